@@ -1,0 +1,1 @@
+"""The ``yolo-tfserving`` command line (thin Typer commands over the library)."""

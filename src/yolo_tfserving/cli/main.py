@@ -1,0 +1,153 @@
+"""``yolo-tfserving``: export, verify (and, as they land, serve, deploy, detect, eval, bench).
+
+Data goes to stdout (a table, or JSON with ``--json``); logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._errors import friendly_errors
+from ._output import Reporter
+
+app = typer.Typer(
+    name="yolo-tfserving",
+    help="Take a YOLOv5 PyTorch model to TensorFlow Serving and get correct detections back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _quiet_frameworks() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _image_list(images: list[Path] | None) -> list[Path]:
+    from ..client.inputs import expand_image_paths
+
+    return expand_image_paths(images or [])
+
+
+@app.command()
+def export(
+    weights: Annotated[Path, typer.Argument(help="YOLOv5 .pt checkpoint (v5.0-v7.0) or .onnx from YOLOv5's export.py")],
+    out: Annotated[Path, typer.Option("--out", help="Model repository base directory")],
+    name: Annotated[str, typer.Option(help="Model name (the repository's <name> directory)")] = "yolov5",
+    version: Annotated[int, typer.Option(help="Version directory to write")] = 1,
+    imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32)")] = 640,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static-batch", help="Batch dimension")] = True,
+    conf: Annotated[float, typer.Option(help="Default confidence threshold")] = 0.25,
+    iou: Annotated[float, typer.Option(help="Default NMS IoU threshold")] = 0.45,
+    max_det: Annotated[int, typer.Option("--max-det", help="Maximum detections per image")] = 300,
+    agnostic: Annotated[bool, typer.Option(help="Class-agnostic NMS")] = False,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="Keep every class above the threshold")] = False,
+    nchw_signature: Annotated[
+        str, typer.Option(help="The original write-up's NCHW 'input'->'output' signature: none, add or default")
+    ] = "none",
+    opset: Annotated[int, typer.Option(help="ONNX opset")] = 12,
+    force: Annotated[bool, typer.Option(help="Replace an existing version")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check parity before finishing")] = True,
+    verify_images: Annotated[
+        list[Path] | None, typer.Option("--verify-images", help="Images (files, folders, globs) for the parity check")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Export a YOLOv5 model into a TF Serving model repository, verified against PyTorch."""
+    _quiet_frameworks()
+    reporter = Reporter(json_output=json_output)
+    with friendly_errors(reporter.error):
+        from ..export.pipeline import ExportOptions, export_model
+
+        options = ExportOptions(
+            name=name, version=version, imgsz=imgsz, dynamic_batch=dynamic_batch, conf_threshold=conf,
+            iou_threshold=iou, max_det=max_det, agnostic=agnostic, multi_label=multi_label,
+            nchw_signature=nchw_signature, opset=opset, force=force, verify=verify,
+            verify_images=_image_list(verify_images)[:16],
+        )
+        with reporter.steps("export") as step:
+            result = export_model(weights, out, options=options, progress=step)
+        data = result.to_json()
+        if json_output:
+            reporter.data(data)
+            return
+        rows = [("model", f"{result.model_name} v{result.version}"), ("written to", str(result.version_dir)),
+                ("input", f"{result.size_hw[0]}x{result.size_hw[1]}, {len(result.class_names)} classes"),
+                ("signatures", ", ".join(result.signatures))]
+        rows += [(f"time: {k}", f"{v:.1f} s") for k, v in result.seconds.items()]
+        if result.parity:
+            rows.append(("parity", "passed" if result.parity["passed"] else "FAILED"))
+        reporter.table("Export", rows)
+        if result.parity:
+            _parity_table(reporter, result.parity)
+
+
+@app.command("verify")
+def verify_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="A version directory, or a model directory (newest version)")],
+    weights: Annotated[Path, typer.Option("--weights", help="The YOLOv5 .pt the model was exported from")],
+    images: Annotated[list[Path] | None, typer.Option("--images", help="Images: files, folders or globs")] = None,
+    max_images: Annotated[int | None, typer.Option("--max-images", help="Use at most this many images")] = None,
+    tolerance: Annotated[float, typer.Option(help="Raw-output tolerance (mixed abs/rel)")] = 1e-3,
+    iou_floor: Annotated[float, typer.Option("--iou-floor", help="Minimum IoU of a matched detection")] = 0.98,
+    json_output: JsonFlag = False,
+) -> None:
+    """Compare PyTorch, ONNX Runtime and the SavedModel's signatures on the same images."""
+    _quiet_frameworks()
+    reporter = Reporter(json_output=json_output)
+    with friendly_errors(reporter.error):
+        from ..export.parity import ParityOptions, verify_parity
+        from ..export.pipeline import resolve_version_dir
+
+        version_dir = resolve_version_dir(model_dir)
+        paths = _image_list(images)
+        if max_images:
+            paths = paths[:max_images]
+        options = ParityOptions(raw_tolerance=tolerance, iou_floor=iou_floor)
+        with reporter.progress("verify", total=len(paths) or 3) as advance:
+            report = verify_parity(version_dir, weights=weights, images=paths, options=options, progress=advance)
+        data = report.to_json()
+        if json_output:
+            reporter.data(data)
+        else:
+            _parity_table(reporter, data)
+        if not report.passed:
+            raise SystemExit(4)
+
+
+def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
+    rows = []
+    for backend, diff in parity["raw_max_abs_diff_vs_pytorch"].items():
+        scaled = parity["raw_max_scaled_diff_vs_pytorch"][backend]
+        rows.append((f"{backend} vs PyTorch", f"max|diff| {diff:.2e}  scaled {scaled:.2e}  (tol {parity['raw_tolerance']:.0e})"))
+    d = parity["detections"]
+    rows.append(("serving_default detections",
+                 f"{d['matched']} matched, {d['missing']} missing, {d['extra']} extra, "
+                 f"{d['excused_near_threshold']} near threshold; min IoU {d['min_iou']:.4f}, "
+                 f"max score diff {d['max_score_diff']:.2e}"))
+    rows.append(("images", str(parity["images"])))
+    rows.append(("result", "PASSED" if parity["passed"] else "FAILED"))
+    reporter.table("Parity (PyTorch reference)", rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, prog_name="yolo-tfserving")
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

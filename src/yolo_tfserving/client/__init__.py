@@ -1,0 +1,1 @@
+"""The light client: no TensorFlow, no PyTorch."""

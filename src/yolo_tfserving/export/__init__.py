@@ -1,0 +1,1 @@
+"""PyTorch/ONNX -> TF Serving model repository (needs the export extra)."""

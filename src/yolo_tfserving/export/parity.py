@@ -1,0 +1,247 @@
+"""Parity between PyTorch, ONNX Runtime and the exported SavedModel's signatures.
+
+Raw predictions are compared element-wise. Box sizes are in pixels (up to ~1,500), where
+float32 itself is coarse: PyTorch float32 differs from PyTorch float64 by ~2e-3 px on
+``wh``. So the tolerance is mixed, ``|a - b| <= tol * max(1, |b|)``: absolute for the
+probabilities and sub-pixel offsets, relative for large box sizes. Both the absolute and
+the scaled maxima are reported. Detections from the in-graph
+``serving_default`` are matched 1:1 against a reference pipeline with YOLOv5's semantics
+(our numpy letterbox -> PyTorch -> our numpy NMS -> scale back): same class and IoU >= a
+floor. A detection whose score is within ``score_margin`` of the confidence threshold may
+be missing on one side (float noise decides which side of the threshold it falls).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._deps import require
+from .._errors import InputError
+from ..ops import NMSConfig, box_iou, letterbox, non_max_suppression, unletterbox_xyxy
+
+
+@dataclass(frozen=True)
+class ParityOptions:
+    raw_tolerance: float = 1e-3
+    iou_floor: float = 0.98
+    score_margin: float = 0.01
+    max_images: int | None = None
+
+
+@dataclass
+class DetectionMatch:
+    matched: int = 0
+    missing: int = 0  # in the reference, not in the candidate
+    extra: int = 0  # in the candidate, not in the reference
+    excused: int = 0  # unmatched but within score_margin of the threshold
+    min_iou: float = 1.0
+    max_score_diff: float = 0.0
+
+    def add(self, other: DetectionMatch) -> None:
+        self.matched += other.matched
+        self.missing += other.missing
+        self.extra += other.extra
+        self.excused += other.excused
+        self.min_iou = min(self.min_iou, other.min_iou)
+        self.max_score_diff = max(self.max_score_diff, other.max_score_diff)
+
+    @property
+    def passed(self) -> bool:
+        return self.missing == 0 and self.extra == 0
+
+
+@dataclass
+class ParityReport:
+    images: int
+    raw_max_abs_diff: dict[str, float]
+    raw_max_scaled_diff: dict[str, float]
+    detections: DetectionMatch
+    options: ParityOptions
+    per_image_failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        raw_ok = all(v <= self.options.raw_tolerance for v in self.raw_max_scaled_diff.values())
+        return raw_ok and self.detections.passed
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.detections
+        return {
+            "passed": self.passed,
+            "images": self.images,
+            "raw_max_abs_diff_vs_pytorch": self.raw_max_abs_diff,
+            "raw_max_scaled_diff_vs_pytorch": self.raw_max_scaled_diff,
+            "raw_tolerance": self.options.raw_tolerance,
+            "detections": {
+                "matched": d.matched, "missing": d.missing, "extra": d.extra, "excused_near_threshold": d.excused,
+                "min_iou": d.min_iou, "max_score_diff": d.max_score_diff, "iou_floor": self.options.iou_floor,
+            },
+            "failures": self.per_image_failures[:20],
+        }
+
+    def summary(self) -> str:
+        lines = [
+            f"{k}: raw max|diff| {v:.2e} (scaled {self.raw_max_scaled_diff[k]:.2e}, tolerance {self.options.raw_tolerance:.0e})"
+            for k, v in self.raw_max_abs_diff.items()
+        ]
+        d = self.detections
+        lines.append(
+            f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, {d.excused} excused; "
+            f"min IoU {d.min_iou:.4f}, max score diff {d.max_score_diff:.4f}"
+        )
+        lines.extend(self.per_image_failures[:5])
+        return "\n".join(lines)
+
+
+def match_detections(
+    ref: tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.integer]],
+    cand: tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.integer]],
+    *,
+    conf_threshold: float,
+    iou_floor: float,
+    score_margin: float,
+) -> DetectionMatch:
+    """Greedy 1:1 matching by class and IoU, highest reference score first."""
+    rb, rs, rc = ref
+    cb, cs, cc = cand
+    result = DetectionMatch()
+    used = np.zeros(len(cb), dtype=bool)
+    ious = box_iou(rb.astype(np.float64), cb.astype(np.float64)) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
+    for i in np.argsort(-rs, kind="stable"):
+        candidates = np.where((cc == rc[i]) & ~used)[0]
+        if candidates.size:
+            j = candidates[np.argmax(ious[i, candidates])]
+            if ious[i, j] >= iou_floor:
+                used[j] = True
+                result.matched += 1
+                result.min_iou = min(result.min_iou, float(ious[i, j]))
+                result.max_score_diff = max(result.max_score_diff, abs(float(rs[i]) - float(cs[j])))
+                continue
+        if rs[i] - conf_threshold <= score_margin:
+            result.excused += 1
+        else:
+            result.missing += 1
+    for j in np.where(~used)[0]:
+        if cs[j] - conf_threshold <= score_margin:
+            result.excused += 1
+        else:
+            result.extra += 1
+    return result
+
+
+def load_rgb(path: Path) -> tuple[bytes, NDArray[np.uint8]]:
+    """File bytes and the decoded HWC RGB array (Pillow's accurate IDCT, as OpenCV)."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        return data, np.asarray(im.convert("RGB"))
+
+
+def verify_parity(
+    version_dir: Path,
+    *,
+    torch_model: Any | None = None,
+    weights: Path | None = None,
+    onnx_path: Path | None = None,
+    images: Sequence[Path] = (),
+    options: ParityOptions = ParityOptions(),
+    progress: Any = None,
+) -> ParityReport:
+    """Run the same images through every backend and compare (see the module docstring)."""
+    tf = require("tensorflow")
+    torch = require("torch")
+    ort = require("onnxruntime")
+    from .pipeline import ONNX_ASSET, read_export_metadata
+
+    meta = read_export_metadata(version_dir)
+    size_hw = tuple(meta["size_hw"])  # type: ignore[arg-type]
+    conf = float(meta["conf_threshold"])  # type: ignore[arg-type]
+    nms_config = NMSConfig(conf_threshold=conf, iou_threshold=float(meta["iou_threshold"]),  # type: ignore[arg-type]
+                           max_det=int(meta["max_det"]), agnostic=bool(meta["agnostic"]),  # type: ignore[call-overload]
+                           multi_label=bool(meta["multi_label"]))
+    if torch_model is None:
+        if weights is None:
+            raise InputError("verify needs the PyTorch weights (--weights) to compare against")
+        from ..yolov5.checkpoint import load_checkpoint
+
+        torch_model = load_checkpoint(weights).model
+    onnx_file = onnx_path or version_dir / ONNX_ASSET
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
+    loaded = tf.saved_model.load(str(version_dir))
+    raw_fn = loaded.signatures["raw"]
+    detect_fn = loaded.signatures["detect_images"] if "detect_images" in loaded.signatures else loaded.signatures["serving_default"]
+
+    samples = _image_samples(images, options.max_images)
+    backends = ["onnxruntime", "savedmodel_raw"] if session else ["savedmodel_raw"]
+    diffs = dict.fromkeys(backends, 0.0)
+    scaled = dict.fromkeys(backends, 0.0)
+
+    def record(backend: str, got: NDArray[np.float32], want: NDArray[np.float32]) -> None:
+        err = np.abs(got - want)
+        diffs[backend] = max(diffs[backend], float(err.max()))
+        scaled[backend] = max(scaled[backend], float((err / np.maximum(1.0, np.abs(want))).max()))
+
+    total = DetectionMatch()
+    failures: list[str] = []
+    for label, data, rgb in samples:
+        canvas, plan = letterbox(rgb, size_hw)  # type: ignore[arg-type]
+        x = (canvas.astype(np.float32) / 255.0)[None]
+        with torch.no_grad():
+            ref_raw = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        if session is not None:
+            ort_raw = session.run(None, {session.get_inputs()[0].name: x.transpose(0, 3, 1, 2).copy()})[0]
+            record("onnxruntime", ort_raw, ref_raw)
+        tf_raw = raw_fn(images=tf.constant(x))["predictions"].numpy()
+        record("savedmodel_raw", tf_raw, ref_raw)
+        boxes, scores, classes = non_max_suppression(ref_raw[0], nms_config)
+        ref = (unletterbox_xyxy(boxes, plan), scores, classes)
+        out = detect_fn(images=tf.constant([data]))
+        n = int(out["num_detections"].numpy()[0])
+        cand = (out["boxes"].numpy()[0, :n], out["scores"].numpy()[0, :n], out["classes"].numpy()[0, :n])
+        match = match_detections(ref, cand, conf_threshold=conf, iou_floor=options.iou_floor,
+                                 score_margin=options.score_margin)
+        if not match.passed:
+            failures.append(f"{label}: {match.missing} missing, {match.extra} extra")
+        total.add(match)
+        if progress is not None:
+            progress()
+    return ParityReport(images=len(samples), raw_max_abs_diff=diffs, raw_max_scaled_diff=scaled, detections=total, options=options,
+                        per_image_failures=failures)
+
+
+def _image_samples(images: Sequence[Path], limit: int | None) -> list[tuple[str, bytes, NDArray[np.uint8]]]:
+    paths = list(images)[:limit] if limit else list(images)
+    if not paths:
+        return [(name, data, rgb) for name, data, rgb in _synthetic_samples()]
+    out = []
+    for p in paths:
+        data, rgb = load_rgb(p)
+        out.append((p.name, data, rgb))
+    return out
+
+
+def _synthetic_samples() -> list[tuple[str, bytes, NDArray[np.uint8]]]:
+    """Three encoded images of odd sizes (no data files needed); PNG so decoding is exact."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    out = []
+    for h, w in ((480, 640), (333, 500), (720, 405)):
+        base = np.zeros((h, w, 3), np.uint8)
+        base[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None]
+        base[..., 1] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
+        for _ in range(6):  # a few solid rectangles to give the model something to look at
+            y0, x0 = rng.integers(0, h - 40), rng.integers(0, w - 40)
+            base[y0 : y0 + rng.integers(20, h - y0), x0 : x0 + rng.integers(20, w - x0)] = rng.integers(0, 255, 3)
+        buf = io.BytesIO()
+        Image.fromarray(base).save(buf, format="PNG")
+        out.append((f"synthetic-{h}x{w}.png", buf.getvalue(), base))
+    return out

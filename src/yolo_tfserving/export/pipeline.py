@@ -1,0 +1,180 @@
+"""``export``: a YOLOv5 ``.pt`` (or YOLOv5 ``.onnx``) -> a verified TF Serving model repository."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .._deps import require
+from .._errors import InputError, ParityError
+from . import repository
+from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
+
+Progress = Callable[[str], None]
+ONNX_ASSET = Path("assets.extra") / "model.onnx"
+METADATA_ASSET = Path("assets.extra") / "yolo_tfserving.json"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Options of ``yolo-tfserving export`` (keyword-only at the API)."""
+
+    name: str = "yolov5"
+    version: int = 1
+    imgsz: int = 640
+    dynamic_batch: bool = True
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_det: int = 300
+    agnostic: bool = False
+    multi_label: bool = False
+    nchw_signature: str = "none"
+    opset: int = DEFAULT_OPSET
+    force: bool = False
+    verify: bool = True
+    verify_images: Sequence[Path] = ()
+    warmup: bool = True
+
+
+@dataclass
+class ExportResult:
+    version_dir: Path
+    model_name: str
+    version: int
+    size_hw: tuple[int, int]
+    class_names: tuple[str, ...]
+    signatures: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    parity: dict[str, object] | None = None
+    config_files: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["version_dir"] = str(self.version_dir)
+        data["config_files"] = [str(p) for p in self.config_files]
+        data["num_classes"] = len(self.class_names)
+        data.pop("class_names")
+        return data
+
+
+def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions = ExportOptions(),
+                 progress: Progress = lambda _msg: None) -> ExportResult:
+    """Export ``weights`` into the repository at ``out``; see :class:`ExportOptions`."""
+    weights = Path(weights)
+    out = Path(out)
+    repo = repository.ModelRepository(out, repository.validate_name(options.name))
+    if options.imgsz % 32 or options.imgsz < 32:
+        raise InputError(f"--imgsz must be a positive multiple of 32, got {options.imgsz}")
+    if options.nchw_signature not in ("none", "add", "default"):
+        raise InputError(f"--nchw-signature must be none, add or default, got {options.nchw_signature!r}")
+    if not weights.is_file():
+        raise InputError(f"weights file not found: {weights}")
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="yolo-tfserving-export-") as scratch_dir, \
+            repository.staged_version(repo, options.version, force=options.force) as staging:
+        scratch = Path(scratch_dir)
+        onnx_path = scratch / "model.onnx"
+        torch_model = None
+        if weights.suffix.lower() == ".onnx":
+            progress("inspecting ONNX")
+            info = inspect_onnx(weights)
+            shutil.copyfile(weights, onnx_path)
+        else:
+            progress("loading checkpoint")
+            from ..yolov5.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(weights)
+            torch_model = ckpt.model
+            size_hw = (options.imgsz, options.imgsz)
+            progress("exporting ONNX")
+            export_onnx(ckpt.model, onnx_path, size_hw=size_hw, opset=options.opset,
+                        dynamic_batch=options.dynamic_batch, class_names=ckpt.names, stride=max(ckpt.strides))
+            info = inspect_onnx(onnx_path)
+        seconds["onnx"] = time.perf_counter() - started
+
+        progress("converting to TensorFlow (onnx2tf)")
+        from .tf_convert import convert_onnx
+
+        network = convert_onnx(onnx_path, input_name=info.input_name, size_hw=info.size_hw,
+                               batch=None if info.dynamic_batch else 1)
+        seconds["convert"] = time.perf_counter() - started - sum(seconds.values())
+
+        progress("writing SavedModel")
+        signatures = _save(network, info, options, staging)
+        (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(onnx_path, staging / ONNX_ASSET)
+        (staging / "assets").mkdir(exist_ok=True)
+        (staging / "assets" / repository.CLASS_NAMES_ASSET).write_text("\n".join(info.class_names) + "\n")
+        metadata = {
+            "size_hw": list(info.size_hw), "class_names": list(info.class_names), "stride": info.stride,
+            "conf_threshold": options.conf_threshold, "iou_threshold": options.iou_threshold,
+            "max_det": options.max_det, "agnostic": options.agnostic, "multi_label": options.multi_label,
+            "signatures": signatures, "source": weights.name,
+        }
+        (staging / METADATA_ASSET).write_text(json.dumps(metadata, indent=2))
+        if options.warmup:
+            from .warmup import write_warmup_records
+
+            write_warmup_records(staging / repository.WARMUP_FILE, model_name=repo.name, size_hw=info.size_hw)
+        seconds["save"] = time.perf_counter() - started - sum(seconds.values())
+
+        parity_json = None
+        if options.verify:
+            progress("verifying parity against PyTorch")
+            from .parity import ParityOptions, verify_parity
+
+            report = verify_parity(staging, torch_model=torch_model, onnx_path=onnx_path,
+                                   images=options.verify_images, options=ParityOptions())
+            parity_json = report.to_json()
+            (staging / "assets.extra" / "parity.json").write_text(json.dumps(parity_json, indent=2))
+            if not report.passed:
+                raise ParityError("exported model failed the parity check; nothing was written:\n" + report.summary())
+            seconds["verify"] = time.perf_counter() - started - sum(seconds.values())
+    config_files = repository.write_repository_configs(repo)
+    seconds["total"] = time.perf_counter() - started
+    return ExportResult(
+        version_dir=repo.version_dir(options.version), model_name=repo.name, version=options.version,
+        size_hw=info.size_hw, class_names=info.class_names, signatures=signatures, seconds=seconds,
+        parity=parity_json, config_files=config_files,
+    )
+
+
+def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOptions, target: Path) -> list[str]:
+    tf = require("tensorflow")
+    from .tf_module import ServingSpec, YoloServingModule
+
+    spec = ServingSpec(
+        size_hw=info.size_hw, class_names=info.class_names, conf_threshold=options.conf_threshold,
+        iou_threshold=options.iou_threshold, max_det=options.max_det, agnostic=options.agnostic,
+        multi_label=options.multi_label,
+    )
+    module = YoloServingModule(network, spec)
+    signatures = module.signatures(nchw=options.nchw_signature)
+    tf.saved_model.save(module, str(target), signatures=signatures)
+    return sorted(signatures)
+
+
+def read_export_metadata(version_dir: Path) -> dict[str, object]:
+    """The facts ``export`` stored beside the SavedModel (size, class names, thresholds)."""
+    path = version_dir / METADATA_ASSET
+    if not path.is_file():
+        raise InputError(f"{version_dir} was not written by yolo-tfserving export (no {METADATA_ASSET})")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def resolve_version_dir(path: Path) -> Path:
+    """A version directory, or the newest version under a model directory."""
+    if (path / "saved_model.pb").is_file():
+        return path
+    if path.is_dir():
+        versions = sorted((int(p.name), p) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
+        if versions and (versions[-1][1] / "saved_model.pb").is_file():
+            return versions[-1][1]
+    raise InputError(f"{path} is neither a SavedModel version directory nor a model directory with versions")

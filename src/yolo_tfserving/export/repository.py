@@ -1,0 +1,134 @@
+"""The TF Serving model repository on disk: ``<base>/<name>/<version>/`` plus its configs.
+
+A version directory appears whole or not at all: it is built beside its final place under
+a name TF Serving ignores (not an integer) and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._errors import ExportError, InputError, OutputExistsError
+
+MODELS_CONFIG = "models.config"
+BATCHING_CONFIG = "batching_parameters.txt"
+MONITORING_CONFIG = "monitoring.config"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+CLASS_NAMES_ASSET = "class_names.txt"
+
+
+@dataclass(frozen=True)
+class ModelRepository:
+    """Paths of one model in a repository rooted at ``base``."""
+
+    base: Path
+    name: str
+
+    @property
+    def model_dir(self) -> Path:
+        return self.base / self.name
+
+    def version_dir(self, version: int) -> Path:
+        return self.model_dir / str(version)
+
+    def versions(self) -> list[int]:
+        if not self.model_dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def validate_name(name: str) -> str:
+    if not name or "/" in name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+        raise InputError(f"model name {name!r} must be letters, digits, '-', '_' or '.'")
+    return name
+
+
+@contextlib.contextmanager
+def staged_version(repo: ModelRepository, version: int, *, force: bool) -> Iterator[Path]:
+    """Yield a scratch directory; on success it becomes ``<name>/<version>`` atomically.
+
+    On any error (or Ctrl-C) the scratch directory is removed and an existing version is
+    left untouched.
+    """
+    if version < 1:
+        raise InputError(f"version must be a positive integer, got {version}")
+    final = repo.version_dir(version)
+    if final.exists() and not force:
+        raise OutputExistsError(f"{final} already exists; pass --force to replace it or choose another --version")
+    try:
+        repo.model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {repo.model_dir}: {exc.strerror}") from exc
+    if not os.access(repo.model_dir, os.W_OK):
+        raise ExportError(f"cannot write to {repo.model_dir}: permission denied")
+    staging = repo.model_dir / f".staging-{version}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        if final.exists():
+            retired = repo.model_dir / f".retired-{version}-{uuid.uuid4().hex[:8]}"
+            final.rename(retired)
+            staging.rename(final)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def models_config_text(models: list[tuple[str, str]], *, num_versions: int = 1) -> str:
+    """A ModelServerConfig text proto for ``(name, base_path)`` pairs."""
+    blocks = []
+    for name, base_path in models:
+        blocks.append(
+            "  config {\n"
+            f'    name: "{name}"\n'
+            f'    base_path: "{base_path}"\n'
+            '    model_platform: "tensorflow"\n'
+            f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
+            "  }\n"
+        )
+    return "model_config_list {\n" + "".join(blocks) + "}\n"
+
+
+def batching_config_text(*, max_batch_size: int = 8, batch_timeout_micros: int = 2000,
+                         num_batch_threads: int = 2, max_enqueued_batches: int = 100) -> str:
+    """A BatchingParameters text proto (TF Serving's --batching_parameters_file)."""
+    return (
+        f"max_batch_size {{ value: {max_batch_size} }}\n"
+        f"batch_timeout_micros {{ value: {batch_timeout_micros} }}\n"
+        f"num_batch_threads {{ value: {num_batch_threads} }}\n"
+        f"max_enqueued_batches {{ value: {max_enqueued_batches} }}\n"
+        "pad_variable_length_inputs: true\n"
+    )
+
+
+MONITORING_CONFIG_TEXT = 'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
+
+
+def write_repository_configs(repo: ModelRepository) -> list[Path]:
+    """Write ``models.config``, the batching parameters and the monitoring config at ``base``.
+
+    ``models.config`` names ``/models/<name>``: the path the official Docker image mounts
+    (``deploy`` writes matching mounts); a different base can be passed to ``serve``.
+    """
+    written = []
+    files = {
+        MODELS_CONFIG: models_config_text([(repo.name, f"/models/{repo.name}")]),
+        BATCHING_CONFIG: batching_config_text(),
+        MONITORING_CONFIG: MONITORING_CONFIG_TEXT,
+    }
+    for filename, text in files.items():
+        path = repo.base / filename
+        tmp = path.with_name(f".{filename}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        written.append(path)
+    return written

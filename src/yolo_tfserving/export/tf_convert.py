@@ -1,0 +1,76 @@
+"""ONNX -> TensorFlow with onnx2tf, then a frozen, layout-cleaned network function."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .._deps import require
+from .._errors import ExportError
+from . import graph_rewrite
+
+# onnx2tf looks for this file in the working directory before trying to download it.
+_CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+@contextlib.contextmanager
+def _quiet_in(directory: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(directory)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        os.chdir(previous)
+
+
+def convert_onnx(onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], batch: int | None) -> Callable[..., object]:
+    """Convert with onnx2tf and return the optimised network: NHWC float32 -> predictions.
+
+    onnx2tf rewrites its input file, writes TFLite files and may try to download
+    calibration data: it runs on a copy, in a scratch directory that holds that data.
+    """
+    tf = require("tensorflow")
+    onnx2tf = require("onnx2tf")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    with tempfile.TemporaryDirectory(prefix="yolo-tfserving-onnx2tf-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        work_copy = scratch / "model.onnx"
+        shutil.copyfile(onnx_path, work_copy)
+        np.save(scratch / _CALIBRATION_FILE, np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32))
+        overwrite = None if batch is None else [f"{input_name}:{batch},3,{size_hw[0]},{size_hw[1]}"]
+        try:
+            with _quiet_in(scratch):
+                keras_model = onnx2tf.convert(
+                    input_onnx_file_path=str(work_copy), output_folder_path=str(scratch / "out"),
+                    disable_model_save=True, non_verbose=True, overwrite_input_shape=overwrite,
+                )
+        except SystemExit as exc:  # onnx2tf calls sys.exit on conversion errors
+            raise ExportError(f"onnx2tf could not convert {onnx_path.name} (exit {exc.code})") from exc
+        except Exception as exc:
+            raise ExportError(f"onnx2tf could not convert {onnx_path.name}: {exc}") from exc
+    spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
+    concrete = tf.function(lambda x: keras_model(x, training=False)).get_concrete_function(spec)
+    if len(concrete.outputs) != 1:
+        raise ExportError(f"converted model has {len(concrete.outputs)} outputs; expected 1")
+    frozen = convert_variables_to_constants_v2(concrete)
+    graph_def = frozen.graph.as_graph_def()
+    input_tensor = frozen.inputs[0].name
+    output_tensor = frozen.outputs[0].name
+    graph_def = graph_rewrite.optimize(graph_def, [output_tensor])
+    return network_from_graph_def(graph_def, input_tensor, output_tensor)
+
+
+def network_from_graph_def(graph_def: object, input_tensor: str, output_tensor: str) -> Callable[..., object]:
+    tf = require("tensorflow")
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    return wrapped.prune(input_tensor, output_tensor)  # type: ignore[no-any-return]

@@ -1,0 +1,161 @@
+"""The exported ``tf.Module``: the converted network plus the serving signatures.
+
+Signatures (see the README's "Signatures" section):
+
+- ``serving_default``: ``images`` (DT_STRING [N], encoded JPEG/PNG of any size) ->
+  ``boxes`` [N, max_det, 4] xyxy in source pixels, ``scores``, ``classes``,
+  ``class_names``, ``num_detections``; thresholds are the export-time defaults.
+- ``detect``: the same, plus per-image ``conf_threshold``, ``iou_threshold`` (float [N]) and
+  ``max_det`` (int32 [N], at most the export-time max_det): thresholds per request.
+- ``raw``: ``images`` float32 NHWC [N, H, W, 3] in [0, 1] -> ``predictions`` [N, A, 5 + nc].
+- ``predict_nchw`` (optional): ``input`` float32 NCHW [N, 3, H, W] -> ``output``: the
+  original write-up's contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from . import tf_ops
+
+NCHW_SIGNATURE = "predict_nchw"
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """Everything about the model the signatures bake in."""
+
+    size_hw: tuple[int, int]
+    class_names: tuple[str, ...]
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_det: int = 300
+    agnostic: bool = False
+    multi_label: bool = False
+
+
+class YoloServingModule(tf.Module):
+    """Wraps a converted network (NHWC float in, raw predictions out)."""
+
+    def __init__(self, network: Callable[[tf.Tensor], tf.Tensor], spec: ServingSpec) -> None:
+        super().__init__(name="yolov5")
+        self._network = network
+        self.spec = spec
+        self.class_names = tf.constant(list(spec.class_names), dtype=tf.string)
+        self._nms_options = tf_ops.NMSOptions(max_det=spec.max_det, agnostic=spec.agnostic, multi_label=spec.multi_label)
+        h, w = spec.size_hw
+        self.raw = tf.function(
+            self._raw, input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32, name="images")]
+        )
+        self.serving_default = tf.function(
+            self._serving_default, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
+        )
+        self.detect = tf.function(
+            self._detect,
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name="images"),
+                tf.TensorSpec([None], tf.float32, name="conf_threshold"),
+                tf.TensorSpec([None], tf.float32, name="iou_threshold"),
+                tf.TensorSpec([None], tf.int32, name="max_det"),
+            ],
+        )
+        self.predict_nchw = tf.function(
+            self._predict_nchw, input_signature=[tf.TensorSpec([None, 3, h, w], tf.float32, name="input")]
+        )
+
+    def _raw(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"predictions": self._network(images)}
+
+    def _predict_nchw(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the contract's name
+        return {"output": self._network(tf.transpose(input, [0, 2, 3, 1]))}
+
+    def _serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        n = tf.shape(images)[0]
+        return self._run(
+            images,
+            tf.fill([n], tf.constant(self.spec.conf_threshold, tf.float32)),
+            tf.fill([n], tf.constant(self.spec.iou_threshold, tf.float32)),
+            tf.fill([n], tf.constant(self.spec.max_det, tf.int32)),
+        )
+
+    def _detect(
+        self, images: tf.Tensor, conf_threshold: tf.Tensor, iou_threshold: tf.Tensor, max_det: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        checks = [
+            tf.debugging.assert_equal(tf.shape(conf_threshold), tf.shape(images), message="conf_threshold needs one value per image"),
+            tf.debugging.assert_equal(tf.shape(iou_threshold), tf.shape(images), message="iou_threshold needs one value per image"),
+            tf.debugging.assert_equal(tf.shape(max_det), tf.shape(images), message="max_det needs one value per image"),
+            tf.debugging.assert_greater_equal(conf_threshold, 0.0, message="conf_threshold must be in [0, 1]"),
+            tf.debugging.assert_less_equal(conf_threshold, 1.0, message="conf_threshold must be in [0, 1]"),
+            tf.debugging.assert_greater_equal(iou_threshold, 0.0, message="iou_threshold must be in [0, 1]"),
+            tf.debugging.assert_less_equal(iou_threshold, 1.0, message="iou_threshold must be in [0, 1]"),
+            tf.debugging.assert_positive(max_det, message="max_det must be >= 1"),
+        ]
+        with tf.control_dependencies(checks):
+            capped = tf.minimum(max_det, self.spec.max_det)
+            return self._run(images, conf_threshold, iou_threshold, capped)
+
+    def _run(
+        self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        size_hw = self.spec.size_hw
+        canvases, source_hw = tf.map_fn(
+            lambda b: tf_ops.letterbox(tf_ops.decode_rgb(b), size_hw),
+            images,
+            fn_output_signature=(tf.TensorSpec([*size_hw, 3], tf.float32), tf.TensorSpec([2], tf.int32)),
+            parallel_iterations=4,
+        )
+        predictions = self._network(canvases)
+        k = self.spec.max_det
+
+        def per_image(args: Sequence[tf.Tensor]) -> tuple[tf.Tensor, ...]:
+            pred, hw, c, i, m = args
+            boxes, scores, classes = tf_ops.nms(pred, c, i, m, self._nms_options)
+            boxes = tf_ops.unletterbox(boxes, hw, size_hw)
+            count = tf.shape(scores)[0]
+            pad = k - count
+            return (
+                tf.pad(boxes, [[0, pad], [0, 0]]),
+                tf.pad(scores, [[0, pad]]),
+                tf.pad(classes, [[0, pad]]),
+                tf.pad(tf.gather(self.class_names, classes), [[0, pad]]),
+                count,
+            )
+
+        boxes, scores, classes, names, counts = tf.map_fn(
+            per_image,
+            (predictions, source_hw, conf, iou, max_det),
+            fn_output_signature=(
+                tf.TensorSpec([k, 4], tf.float32),
+                tf.TensorSpec([k], tf.float32),
+                tf.TensorSpec([k], tf.int32),
+                tf.TensorSpec([k], tf.string),
+                tf.TensorSpec([], tf.int32),
+            ),
+        )
+        return {
+            "boxes": boxes,
+            "scores": scores,
+            "classes": classes,
+            "class_names": names,
+            "num_detections": counts,
+        }
+
+    def signatures(self, *, nchw: str = "none") -> dict[str, object]:
+        """The signature map for ``tf.saved_model.save`` (nchw: none | add | default)."""
+        sigs: dict[str, object] = {
+            "serving_default": self.serving_default.get_concrete_function(),
+            "detect": self.detect.get_concrete_function(),
+            "raw": self.raw.get_concrete_function(),
+        }
+        if nchw == "add":
+            sigs[NCHW_SIGNATURE] = self.predict_nchw.get_concrete_function()
+        elif nchw == "default":
+            sigs["detect_images"] = sigs["serving_default"]
+            sigs["serving_default"] = self.predict_nchw.get_concrete_function()
+        elif nchw != "none":
+            raise ValueError(f"nchw must be none, add or default, got {nchw!r}")
+        return sigs

@@ -1,0 +1,130 @@
+"""YOLOv5's pre- and post-processing as TensorFlow graph ops (for the in-graph signatures).
+
+Mirrors :mod:`yolo_tfserving.ops` step for step: JPEG decoded with the accurate IDCT (as
+OpenCV and Pillow decode), letterbox with YOLOv5's rounding (float64 scalars, half-to-even
+rounding like Python's ``round``), bilinear resize without antialiasing rounded to 8 bits,
+grey 114 padding; NMS with YOLOv5's candidate rules; boxes mapped back and clipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from ..ops.letterbox import PAD_VALUE
+from ..ops.nms import CLASS_OFFSET
+
+
+def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
+    """Encoded JPEG/PNG/GIF/BMP bytes -> HxWx3 uint8 RGB."""
+
+    def jpeg() -> tf.Tensor:
+        return tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
+
+    def other() -> tf.Tensor:
+        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+        return tf.ensure_shape(image, [None, None, 3])
+
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+
+def letterbox(image: tf.Tensor, target_hw: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """HxWx3 uint8 -> (target_h x target_w x 3 float32 in [0, 1], source_hw int32[2])."""
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    hf, wf = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
+    th, tw = float(target_hw[0]), float(target_hw[1])
+    scale = tf.minimum(th / hf, tw / wf)
+    new_h = tf.cast(tf.round(hf * scale), tf.int32)
+    new_w = tf.cast(tf.round(wf * scale), tf.int32)
+    dh = (th - tf.cast(new_h, tf.float64)) / 2.0
+    dw = (tw - tf.cast(new_w, tf.float64)) / 2.0
+    top = tf.cast(tf.round(dh - 0.1), tf.int32)
+    left = tf.cast(tf.round(dw - 0.1), tf.int32)
+
+    def resize() -> tf.Tensor:
+        resized = tf.image.resize(image, tf.stack([new_h, new_w]), method="bilinear", antialias=False)
+        return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
+
+    def keep() -> tf.Tensor:
+        return tf.cast(image, tf.float32)
+
+    same = tf.logical_and(tf.equal(new_h, h), tf.equal(new_w, w))
+    body = tf.cond(same, keep, resize)
+    paddings = tf.stack(
+        [
+            tf.stack([top, target_hw[0] - new_h - top]),
+            tf.stack([left, target_hw[1] - new_w - left]),
+            tf.constant([0, 0]),
+        ]
+    )
+    canvas = tf.pad(body, paddings, constant_values=float(PAD_VALUE))
+    canvas = tf.ensure_shape(canvas, [target_hw[0], target_hw[1], 3]) / 255.0
+    return canvas, tf.stack([h, w])
+
+
+def unletterbox(boxes: tf.Tensor, source_hw: tf.Tensor, target_hw: tuple[int, int]) -> tf.Tensor:
+    """xyxy boxes on the canvas -> source pixels, clipped (YOLOv5's scale_boxes)."""
+    hf = tf.cast(source_hw[0], tf.float64)
+    wf = tf.cast(source_hw[1], tf.float64)
+    gain = tf.minimum(target_hw[0] / hf, target_hw[1] / wf)
+    pad_x = tf.cast((target_hw[1] - wf * gain) / 2.0, tf.float32)
+    pad_y = tf.cast((target_hw[0] - hf * gain) / 2.0, tf.float32)
+    gain32 = tf.cast(gain, tf.float32)
+    x1 = (boxes[:, 0] - pad_x) / gain32
+    y1 = (boxes[:, 1] - pad_y) / gain32
+    x2 = (boxes[:, 2] - pad_x) / gain32
+    y2 = (boxes[:, 3] - pad_y) / gain32
+    wmax = tf.cast(source_hw[1], tf.float32)
+    hmax = tf.cast(source_hw[0], tf.float32)
+    return tf.stack(
+        [
+            tf.clip_by_value(x1, 0.0, wmax),
+            tf.clip_by_value(y1, 0.0, hmax),
+            tf.clip_by_value(x2, 0.0, wmax),
+            tf.clip_by_value(y2, 0.0, hmax),
+        ],
+        axis=1,
+    )
+
+
+@dataclass(frozen=True)
+class NMSOptions:
+    """Export-time NMS structure (thresholds are tensors, chosen per request)."""
+
+    max_det: int = 300
+    agnostic: bool = False
+    multi_label: bool = False
+    max_nms: int = 30000
+
+
+def nms(
+    prediction: tf.Tensor,
+    conf_threshold: tf.Tensor,
+    iou_threshold: tf.Tensor,
+    max_det: tf.Tensor,
+    options: NMSOptions,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One image's ``(anchors, 5 + nc)`` -> (xyxy[k, 4], scores[k], classes[k] int32), k <= max_det."""
+    candidates = tf.boolean_mask(prediction, prediction[:, 4] > conf_threshold)
+    class_scores = candidates[:, 5:] * candidates[:, 4:5]
+    cxcy, wh = candidates[:, 0:2], candidates[:, 2:4]
+    boxes = tf.concat([cxcy - wh / 2.0, cxcy + wh / 2.0], axis=1)
+    if options.multi_label:
+        hits = tf.where(class_scores > conf_threshold)
+        boxes = tf.gather(boxes, hits[:, 0])
+        scores = tf.gather_nd(class_scores, hits)
+        classes = tf.cast(hits[:, 1], tf.int32)
+    else:
+        classes = tf.argmax(class_scores, axis=1, output_type=tf.int32)
+        scores = tf.reduce_max(class_scores, axis=1)
+        keep = scores > conf_threshold
+        boxes, scores, classes = (tf.boolean_mask(t, keep) for t in (boxes, scores, classes))
+    count = tf.shape(scores)[0]
+    top = tf.math.top_k(scores, k=tf.minimum(count, options.max_nms), sorted=True).indices
+    boxes, scores, classes = (tf.gather(t, top) for t in (boxes, scores, classes))
+    offset = 0.0 if options.agnostic else CLASS_OFFSET
+    shifted = boxes + tf.cast(classes, tf.float32)[:, None] * offset
+    kept = tf.image.non_max_suppression(shifted, scores, max_output_size=max_det, iou_threshold=iou_threshold)
+    return tf.gather(boxes, kept), tf.gather(scores, kept), tf.gather(classes, kept)

@@ -1,0 +1,18 @@
+"""Pure-numpy pre- and post-processing with YOLOv5's exact semantics (no TF, no torch)."""
+
+from .boxes import clip_xyxy, cxcywh_to_xyxy, box_iou
+from .letterbox import Letterbox, letterbox, resize_bilinear, unletterbox_xyxy
+from .nms import NMSConfig, non_max_suppression, nms_indices
+
+__all__ = [
+    "Letterbox",
+    "NMSConfig",
+    "box_iou",
+    "clip_xyxy",
+    "cxcywh_to_xyxy",
+    "letterbox",
+    "nms_indices",
+    "non_max_suppression",
+    "resize_bilinear",
+    "unletterbox_xyxy",
+]

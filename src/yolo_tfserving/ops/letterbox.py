@@ -1,0 +1,108 @@
+"""YOLOv5's letterbox, reproduced exactly, and its inverse for boxes.
+
+YOLOv5 resizes with the aspect ratio kept (scale ``min(H/h, W/w)``), rounds the new size,
+splits the padding as ``round(d - 0.1)`` / ``round(d + 0.1)`` (Python's round: half to
+even), fills with grey 114 and resizes with OpenCV's bilinear filter, which does not
+antialias when shrinking. :func:`resize_bilinear` is that filter with half-pixel centres,
+computed in float32 exactly as TensorFlow's ``ResizeBilinear`` kernel computes it, so the
+in-graph and the numpy pipelines give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image of ``source_hw`` was placed into a canvas of ``target_hw``."""
+
+    source_hw: tuple[int, int]
+    target_hw: tuple[int, int]
+    scale: float
+    resized_hw: tuple[int, int]
+    pad_top: int
+    pad_left: int
+
+    @classmethod
+    def plan(cls, source_hw: tuple[int, int], target_hw: tuple[int, int], *, scaleup: bool = True) -> Letterbox:
+        h, w = source_hw
+        if h <= 0 or w <= 0:
+            raise ValueError(f"image size must be positive, got {source_hw}")
+        scale = min(target_hw[0] / h, target_hw[1] / w)
+        if not scaleup:
+            scale = min(scale, 1.0)
+        resized_hw = (int(round(h * scale)), int(round(w * scale)))
+        dh = (target_hw[0] - resized_hw[0]) / 2
+        dw = (target_hw[1] - resized_hw[1]) / 2
+        return cls(
+            source_hw=(h, w),
+            target_hw=target_hw,
+            scale=scale,
+            resized_hw=resized_hw,
+            pad_top=int(round(dh - 0.1)),
+            pad_left=int(round(dw - 0.1)),
+        )
+
+
+def _axis_weights(in_size: int, out_size: int) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
+    scale = np.float32(in_size) / np.float32(out_size)
+    centers = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(centers)
+    lower = np.maximum(floor.astype(np.intp), 0)
+    upper = np.minimum(np.ceil(centers).astype(np.intp), in_size - 1)
+    return lower, upper, (centers - floor).astype(np.float32)
+
+
+def resize_bilinear(image: NDArray[np.uint8], size_hw: tuple[int, int]) -> NDArray[np.uint8]:
+    """Bilinear resize without antialiasing (half-pixel centres), rounded to uint8."""
+    in_h, in_w = image.shape[:2]
+    out_h, out_w = size_hw
+    if (in_h, in_w) == (out_h, out_w):
+        return image.copy()
+    y0, y1, wy = _axis_weights(in_h, out_h)
+    x0, x1, wx = _axis_weights(in_w, out_w)
+    src = image.astype(np.float32)
+    rows_top = src[y0]
+    rows_bottom = src[y1]
+    wx_b = wx[None, :, None]
+    top = rows_top[:, x0] + (rows_top[:, x1] - rows_top[:, x0]) * wx_b
+    bottom = rows_bottom[:, x0] + (rows_bottom[:, x1] - rows_bottom[:, x0]) * wx_b
+    out = top + (bottom - top) * wy[:, None, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def letterbox(
+    image: NDArray[np.uint8], target_hw: tuple[int, int], *, scaleup: bool = True
+) -> tuple[NDArray[np.uint8], Letterbox]:
+    """Place an HWC uint8 image into a ``target_hw`` canvas as YOLOv5 does."""
+    if image.ndim != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an HxWxC uint8 image, got shape {image.shape} dtype {image.dtype}")
+    plan = Letterbox.plan(image.shape[:2], target_hw, scaleup=scaleup)  # type: ignore[arg-type]
+    resized = resize_bilinear(image, plan.resized_hw)
+    canvas = np.full((*target_hw, image.shape[2]), PAD_VALUE, dtype=np.uint8)
+    top, left = plan.pad_top, plan.pad_left
+    canvas[top : top + plan.resized_hw[0], left : left + plan.resized_hw[1]] = resized
+    return canvas, plan
+
+
+def unletterbox_xyxy(boxes: NDArray[np.floating], plan: Letterbox, *, clip: bool = True) -> NDArray[np.floating]:
+    """Map ``xyxy`` boxes from the canvas back to source-image pixels (YOLOv5's scale_boxes)."""
+    h, w = plan.source_hw
+    gain = min(plan.target_hw[0] / h, plan.target_hw[1] / w)
+    pad_x = (plan.target_hw[1] - w * gain) / 2
+    pad_y = (plan.target_hw[0] - h * gain) / 2
+    out = boxes.copy()
+    out[..., [0, 2]] -= pad_x
+    out[..., [1, 3]] -= pad_y
+    out[..., :4] /= gain
+    if clip:
+        from .boxes import clip_xyxy
+
+        clip_xyxy(out, plan.source_hw)
+    return out

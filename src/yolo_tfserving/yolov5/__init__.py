@@ -1,0 +1,1 @@
+"""Our own implementation of the YOLOv5 layers found in checkpoints (needs the export extra)."""

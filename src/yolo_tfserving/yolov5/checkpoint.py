@@ -1,0 +1,179 @@
+"""Load YOLOv5 ``.pt`` checkpoints without YOLOv5, safely.
+
+A checkpoint is a pickle, and a pickle can name any Python callable: loading one with a
+plain ``torch.load`` runs whatever it names. We load through an unpickler whose
+``find_class`` is an allowlist: YOLOv5's own class paths map onto our implementation
+(:mod:`.common`, :mod:`.yolo`), PyTorch's layer classes and tensor rebuilders pass, and
+every other global is refused with :class:`UnsafeCheckpointError` before anything runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._errors import CheckpointError, UnsafeCheckpointError
+from . import common, yolo
+
+# YOLOv5 class path -> our class.
+_YOLOV5_CLASSES: dict[tuple[str, str], type] = {
+    ("models.yolo", "Model"): yolo.Model,
+    ("models.yolo", "DetectionModel"): yolo.Model,
+    ("models.yolo", "Detect"): yolo.Detect,
+    ("models.common", "Conv"): common.Conv,
+    ("models.common", "DWConv"): common.DWConv,
+    ("models.common", "Bottleneck"): common.Bottleneck,
+    ("models.common", "C3"): common.C3,
+    ("models.common", "BottleneckCSP"): common.BottleneckCSP,
+    ("models.common", "SPP"): common.SPP,
+    ("models.common", "SPPF"): common.SPPF,
+    ("models.common", "Focus"): common.Focus,
+    ("models.common", "Concat"): common.Concat,
+}
+
+_PLAIN_GLOBALS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): __import__("collections").OrderedDict,
+    ("__builtin__", "set"): set,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "slice"): slice,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,  # type: ignore[attr-defined]
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,  # type: ignore[attr-defined]
+    ("torch", "Size"): torch.Size,
+    ("torch", "device"): torch.device,
+}
+_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
+
+
+def _resolve_global(module: str, name: str) -> Any:
+    """The object a checkpoint may reference as ``module.name``, or raise."""
+    key = (module, name)
+    if key in _YOLOV5_CLASSES:
+        return _YOLOV5_CLASSES[key]
+    if key in _PLAIN_GLOBALS:
+        return _PLAIN_GLOBALS[key]
+    if module == "torch" and name in _DTYPES:
+        return getattr(torch, name)
+    if module.startswith("torch.nn.modules."):
+        try:
+            candidate = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            candidate = None
+        if isinstance(candidate, type) and issubclass(candidate, nn.Module):
+            return candidate
+    if module.startswith("models."):
+        raise UnsafeCheckpointError(
+            f"checkpoint uses YOLOv5 layer '{module}.{name}', which yolo-tfserving does not implement"
+        )
+    if module.startswith("ultralytics"):
+        raise CheckpointError(
+            f"checkpoint is not a YOLOv5 model: it references '{module}.{name}' (an Ultralytics YOLOv8+ model)"
+        )
+    raise UnsafeCheckpointError(
+        f"checkpoint references '{module}.{name}', which is not part of a YOLOv5 model; "
+        "refusing to load it (unpickling it could run arbitrary code)"
+    )
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return _resolve_global(module, name)
+
+
+# torch.load takes a "pickle module": anything with Unpickler and load.
+_SAFE_PICKLE = SimpleNamespace(
+    Unpickler=_AllowlistUnpickler,
+    load=lambda f, **kw: _AllowlistUnpickler(f, **kw).load(),
+    __name__="yolo_tfserving_safe_pickle",
+)
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A YOLOv5 model restored from a checkpoint, in float32 eval mode, with its facts."""
+
+    model: yolo.Model
+    names: tuple[str, ...]
+    strides: tuple[int, ...]
+    num_classes: int
+    date: str | None
+
+
+def load_checkpoint(path: str | Path, *, fuse: bool = True) -> LoadedCheckpoint:
+    """Restore a YOLOv5 ``.pt`` checkpoint (v5.0 to v7.0), refusing foreign globals."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (expected a .pt zip archive written by torch.save)")
+    try:
+        raw = torch.load(path, map_location="cpu", pickle_module=_SAFE_PICKLE, weights_only=False)  # type: ignore[arg-type]
+    except (CheckpointError, UnsafeCheckpointError):
+        raise
+    except Exception as exc:  # torch raises many types for corrupt archives
+        raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint: {exc}") from exc
+    model = _pick_model(raw, path)
+    return _prepare(model, path, fuse=fuse, date=raw.get("date") if isinstance(raw, dict) else None)
+
+
+def from_module(model: yolo.Model, *, fuse: bool = True) -> LoadedCheckpoint:
+    """Wrap an in-memory model (e.g. one made by :func:`yolo.build_model`)."""
+    return _prepare(model, Path("<memory>"), fuse=fuse, date=None)
+
+
+def _pick_model(raw: Any, path: Path) -> yolo.Model:
+    candidate = raw
+    if isinstance(raw, dict):
+        candidate = raw.get("ema") or raw.get("model")
+        if candidate is None:
+            keys = ", ".join(sorted(map(str, raw))[:8])
+            raise CheckpointError(
+                f"{path} holds no YOLOv5 model (keys: {keys}); a bare state_dict cannot be exported"
+            )
+    if not isinstance(candidate, yolo.Model):
+        raise CheckpointError(f"{path} is not a YOLOv5 detection checkpoint (found {type(candidate).__name__})")
+    return candidate
+
+
+def _prepare(model: yolo.Model, path: Path, *, fuse: bool, date: str | None) -> LoadedCheckpoint:
+    detect = model.model[-1] if len(model.model) else None
+    if not isinstance(detect, yolo.Detect):
+        raise CheckpointError(f"{path} has no YOLOv5 Detect head (is it a classification or segmentation model?)")
+    model = model.float().eval()
+    _upgrade_legacy_modules(model)
+    if fuse:
+        model.fuse()
+    stride_tensor = getattr(model, "stride", None)
+    if stride_tensor is None:
+        stride_tensor = detect.stride
+    detect.stride = torch.as_tensor(stride_tensor, dtype=torch.float32)
+    strides = tuple(int(s) for s in detect.stride.tolist())
+    names_attr = getattr(model, "names", None) or [str(i) for i in range(detect.nc)]
+    names = tuple(str(names_attr[i]) for i in range(detect.nc)) if isinstance(names_attr, dict) else tuple(map(str, names_attr))
+    if len(names) != detect.nc:
+        raise CheckpointError(f"{path}: {len(names)} class names for {detect.nc} classes")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LoadedCheckpoint(model=model, names=names, strides=strides, num_classes=detect.nc, date=date)
+
+
+def _upgrade_legacy_modules(model: nn.Module) -> None:
+    """Fill attributes that newer PyTorch layers expect but old pickles lack."""
+    for module in model.modules():
+        if isinstance(module, nn.Upsample):
+            module.recompute_scale_factor = None  # static output size: exportable
+        if isinstance(module, (nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.ReLU)) and not hasattr(module, "inplace"):
+            module.inplace = False
+        if isinstance(module, yolo.Detect):
+            for stale in ("grid", "anchor_grid"):  # training-time caches, recomputed per forward
+                if stale in module.__dict__:
+                    del module.__dict__[stale]
+                module._buffers.pop(stale, None)
