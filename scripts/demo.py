@@ -29,7 +29,6 @@ def run(args: list[str]) -> None:
 def random_checkpoint(directory: Path) -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from helpers import save_yolov5_checkpoint  # the tests' checkpoint writer
-
     from yolo_tfserving.yolov5.yolo import build_model
 
     path = directory / "random-yolov5n.pt"
@@ -49,20 +48,37 @@ def main() -> int:
     try:
         weights = args.weights
         if not weights.is_file():
-            print(f"warning: {weights} not found: using a random-weight YOLOv5n (detections are meaningless); "
-                  "pass WEIGHTS=... for a real model", file=sys.stderr)
+            print(
+                f"warning: {weights} not found: using a random-weight YOLOv5n (detections are meaningless); "
+                "pass WEIGHTS=... for a real model",
+                file=sys.stderr,
+            )
             weights = random_checkpoint(scratch)
-        images = sorted(p for p in args.images.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}) \
-            if args.images.is_dir() else []
+        images = (
+            sorted(p for p in args.images.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+            if args.images.is_dir()
+            else []
+        )
         if not images:
             print(f"warning: no images in {args.images}; the checks use synthetic pictures", file=sys.stderr)
         sample = [str(p) for p in images[: args.num_images]]
         repo = args.out / "models"
         verify_images = [a for p in sample[:4] for a in ("--verify-images", p)]
-        run(["export", str(weights), "--out", str(repo), "--name", "yolov5", "--version", "1", "--force",
-             *verify_images])
-        run(["verify", str(repo / "yolov5"), "--weights", str(weights),
-             *[a for p in sample for a in ("--images", p)]])
+        run(
+            [
+                "export",
+                str(weights),
+                "--out",
+                str(repo),
+                "--name",
+                "yolov5",
+                "--version",
+                "1",
+                "--force",
+                *verify_images,
+            ]
+        )
+        run(["verify", str(repo / "yolov5"), "--weights", str(weights), *[a for p in sample for a in ("--images", p)]])
         try:
             from yolo_tfserving.cli import demo_serving  # lands with the serve and client issues
         except ImportError:

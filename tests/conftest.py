@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from helpers import REAL_WEIGHTS, save_yolov5_checkpoint  # noqa: E402
+from helpers import REAL_WEIGHTS, save_yolov5_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +30,14 @@ def real_weights() -> Path:
     if not REAL_WEIGHTS.is_file():
         pytest.skip(f"{REAL_WEIGHTS} is absent (the real yolov5n lives in ../shared)")
     return REAL_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def real_export(tmp_path_factory, real_weights):
+    """The real yolov5n exported once per session (640, verified on 4 coco128 images)."""
+    from helpers import coco128_images
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("real-repo")
+    result = export_model(real_weights, out, options=ExportOptions(verify_images=coco128_images(4)))
+    return out, result

@@ -26,8 +26,10 @@ def yolov5_class_paths() -> Iterator[None]:
     from yolo_tfserving.yolov5 import common, yolo
 
     layout = {
-        "models.common": {n: getattr(common, n) for n in
-                          ("Conv", "DWConv", "Bottleneck", "C3", "BottleneckCSP", "SPP", "SPPF", "Focus", "Concat")},
+        "models.common": {
+            n: getattr(common, n)
+            for n in ("Conv", "DWConv", "Bottleneck", "C3", "BottleneckCSP", "SPP", "SPPF", "Focus", "Concat")
+        },
         "models.yolo": {"Model": yolo.Model, "Detect": yolo.Detect},
     }
     saved_modules = {k: sys.modules.get(k) for k in ("models", "models.common", "models.yolo")}
@@ -54,15 +56,15 @@ def yolov5_class_paths() -> Iterator[None]:
                 sys.modules[name] = previous
 
 
-def save_yolov5_checkpoint(model: Any, path: Path, *, half: bool = True, key: str = "model", **extra: Any) -> Path:
+def save_yolov5_checkpoint(net: Any, path: Path, *, half: bool = True, key: str = "model", **extra: Any) -> Path:
     """torch.save a model the way YOLOv5's training does (a dict, fp16 weights)."""
     import copy
 
     import torch
 
-    model = copy.deepcopy(model)
+    net = copy.deepcopy(net)
     if half:
-        model = model.half()
+        net = net.half()
     with yolov5_class_paths():
-        torch.save({"epoch": -1, "best_fitness": None, key: model, "optimizer": None, "date": "test", **extra}, path)
+        torch.save({"epoch": -1, "best_fitness": None, key: net, "optimizer": None, "date": "test", **extra}, path)
     return path

@@ -69,9 +69,19 @@ def export(
         from ..export.pipeline import ExportOptions, export_model
 
         options = ExportOptions(
-            name=name, version=version, imgsz=imgsz, dynamic_batch=dynamic_batch, conf_threshold=conf,
-            iou_threshold=iou, max_det=max_det, agnostic=agnostic, multi_label=multi_label,
-            nchw_signature=nchw_signature, opset=opset, force=force, verify=verify,
+            name=name,
+            version=version,
+            imgsz=imgsz,
+            dynamic_batch=dynamic_batch,
+            conf_threshold=conf,
+            iou_threshold=iou,
+            max_det=max_det,
+            agnostic=agnostic,
+            multi_label=multi_label,
+            nchw_signature=nchw_signature,
+            opset=opset,
+            force=force,
+            verify=verify,
             verify_images=_image_list(verify_images)[:16],
         )
         with reporter.steps("export") as step:
@@ -80,9 +90,12 @@ def export(
         if json_output:
             reporter.data(data)
             return
-        rows = [("model", f"{result.model_name} v{result.version}"), ("written to", str(result.version_dir)),
-                ("input", f"{result.size_hw[0]}x{result.size_hw[1]}, {len(result.class_names)} classes"),
-                ("signatures", ", ".join(result.signatures))]
+        rows = [
+            ("model", f"{result.model_name} v{result.version}"),
+            ("written to", str(result.version_dir)),
+            ("input", f"{result.size_hw[0]}x{result.size_hw[1]}, {len(result.class_names)} classes"),
+            ("signatures", ", ".join(result.signatures)),
+        ]
         rows += [(f"time: {k}", f"{v:.1f} s") for k, v in result.seconds.items()]
         if result.parity:
             rows.append(("parity", "passed" if result.parity["passed"] else "FAILED"))
@@ -128,12 +141,18 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
     rows = []
     for backend, diff in parity["raw_max_abs_diff_vs_pytorch"].items():
         scaled = parity["raw_max_scaled_diff_vs_pytorch"][backend]
-        rows.append((f"{backend} vs PyTorch", f"max|diff| {diff:.2e}  scaled {scaled:.2e}  (tol {parity['raw_tolerance']:.0e})"))
+        rows.append(
+            (f"{backend} vs PyTorch", f"max|diff| {diff:.2e}  scaled {scaled:.2e}  (tol {parity['raw_tolerance']:.0e})")
+        )
     d = parity["detections"]
-    rows.append(("serving_default detections",
-                 f"{d['matched']} matched, {d['missing']} missing, {d['extra']} extra, "
-                 f"{d['excused_near_threshold']} near threshold; min IoU {d['min_iou']:.4f}, "
-                 f"max score diff {d['max_score_diff']:.2e}"))
+    rows.append(
+        (
+            "serving_default detections",
+            f"{d['matched']} matched, {d['missing']} missing, {d['extra']} extra, "
+            f"{d['excused_near_threshold']} near threshold; min IoU {d['min_iou']:.4f}, "
+            f"max score diff {d['max_score_diff']:.2e}",
+        )
+    )
     rows.append(("images", str(parity["images"])))
     rows.append(("result", "PASSED" if parity["passed"] else "FAILED"))
     reporter.table("Parity (PyTorch reference)", rows)

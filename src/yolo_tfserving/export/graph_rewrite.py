@@ -152,7 +152,9 @@ def _prune(graph_def: graph_pb2.GraphDef, outputs: set[str]) -> graph_pb2.GraphD
     return pruned
 
 
-def sink_transposes(graph_def: graph_pb2.GraphDef, outputs: Iterable[str], *, max_rounds: int = 10_000) -> graph_pb2.GraphDef:
+def sink_transposes(
+    graph_def: graph_pb2.GraphDef, outputs: Iterable[str], *, max_rounds: int = 10_000
+) -> graph_pb2.GraphDef:
     """Return a copy of ``graph_def`` with redundant layout transposes removed.
 
     ``outputs`` are the node names that must keep their values (the fetches).
@@ -190,7 +192,9 @@ def bias_adds(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
         if a.op != "Conv2D" or b.op != "Const":
             continue
         value = _const_value(b)
-        channels = int(a.input and _const_value(nodes[_base(a.input[1])]).shape[-1]) if _base(a.input[1]) in nodes and nodes[_base(a.input[1])].op == "Const" else -1  # type: ignore[union-attr]
+        filter_node = nodes.get(_base(a.input[1]))
+        kernel = _const_value(filter_node) if filter_node is not None else None
+        channels = kernel.shape[-1] if kernel is not None else -1
         if value is None or value.ndim != 1 or value.shape[0] != channels:
             continue
         if a.attr["data_format"].s not in (b"", b"NHWC"):

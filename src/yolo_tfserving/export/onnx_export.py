@@ -26,8 +26,16 @@ class OnnxModelInfo:
     stride: int
 
 
-def export_onnx(model: object, path: Path, *, size_hw: tuple[int, int], opset: int = DEFAULT_OPSET,
-                dynamic_batch: bool = True, class_names: tuple[str, ...] = (), stride: int = 32) -> Path:
+def export_onnx(
+    model: object,
+    path: Path,
+    *,
+    size_hw: tuple[int, int],
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    class_names: tuple[str, ...] = (),
+    stride: int = 32,
+) -> Path:
     """Trace ``model`` to ONNX at ``path`` and simplify it; YOLOv5's metadata travels along."""
     torch = require("torch")
     onnx = require("onnx")
@@ -37,8 +45,15 @@ def export_onnx(model: object, path: Path, *, size_hw: tuple[int, int], opset: i
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                model, dummy, str(path), opset_version=opset, input_names=["images"], output_names=["output0"],
-                dynamic_axes=dynamic_axes, do_constant_folding=True, dynamo=False,
+                model,
+                dummy,
+                str(path),
+                opset_version=opset,
+                input_names=["images"],
+                output_names=["output0"],
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+                dynamo=False,
             )
     except Exception as exc:
         raise ExportError(f"PyTorch -> ONNX export failed: {exc}") from exc
@@ -84,11 +99,15 @@ def inspect_onnx(path: Path) -> OnnxModelInfo:
     if len(inputs) != 1 or not graph.graph.output:
         raise ModelFileError(f"{path}: expected one image input, found {len(inputs)}")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
-    out_dims = [d.dim_value if d.HasField("dim_value") else None for d in graph.graph.output[0].type.tensor_type.shape.dim]
+    out_dims = [
+        d.dim_value if d.HasField("dim_value") else None for d in graph.graph.output[0].type.tensor_type.shape.dim
+    ]
     if len(dims) != 4 or dims[1] != 3 or dims[2] is None or dims[3] is None:
         raise ModelFileError(f"{path}: input {inputs[0].name} has shape {dims}; a YOLOv5 model takes [N, 3, H, W]")
     if len(out_dims) != 3 or out_dims[2] is None or out_dims[2] < 6:
-        raise ModelFileError(f"{path}: first output has shape {out_dims}; a YOLOv5 detector outputs [N, anchors, 5 + classes]")
+        raise ModelFileError(
+            f"{path}: first output has shape {out_dims}; a YOLOv5 detector outputs [N, anchors, 5 + classes]"
+        )
     meta = {p.key: p.value for p in graph.metadata_props}
     nc = int(out_dims[2]) - 5
     names = _parse_names(meta.get("names"), nc)

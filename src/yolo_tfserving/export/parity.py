@@ -80,15 +80,21 @@ class ParityReport:
             "raw_max_scaled_diff_vs_pytorch": self.raw_max_scaled_diff,
             "raw_tolerance": self.options.raw_tolerance,
             "detections": {
-                "matched": d.matched, "missing": d.missing, "extra": d.extra, "excused_near_threshold": d.excused,
-                "min_iou": d.min_iou, "max_score_diff": d.max_score_diff, "iou_floor": self.options.iou_floor,
+                "matched": d.matched,
+                "missing": d.missing,
+                "extra": d.extra,
+                "excused_near_threshold": d.excused,
+                "min_iou": d.min_iou,
+                "max_score_diff": d.max_score_diff,
+                "iou_floor": self.options.iou_floor,
             },
             "failures": self.per_image_failures[:20],
         }
 
     def summary(self) -> str:
         lines = [
-            f"{k}: raw max|diff| {v:.2e} (scaled {self.raw_max_scaled_diff[k]:.2e}, tolerance {self.options.raw_tolerance:.0e})"
+            f"{k}: raw max|diff| {v:.2e} "
+            f"(scaled {self.raw_max_scaled_diff[k]:.2e}, tolerance {self.options.raw_tolerance:.0e})"
             for k, v in self.raw_max_abs_diff.items()
         ]
         d = self.detections
@@ -113,7 +119,9 @@ def match_detections(
     cb, cs, cc = cand
     result = DetectionMatch()
     used = np.zeros(len(cb), dtype=bool)
-    ious = box_iou(rb.astype(np.float64), cb.astype(np.float64)) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
+    ious = (
+        box_iou(rb.astype(np.float64), cb.astype(np.float64)) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
+    )
     for i in np.argsort(-rs, kind="stable"):
         candidates = np.where((cc == rc[i]) & ~used)[0]
         if candidates.size:
@@ -162,11 +170,15 @@ def verify_parity(
     from .pipeline import ONNX_ASSET, read_export_metadata
 
     meta = read_export_metadata(version_dir)
-    size_hw = tuple(meta["size_hw"])  # type: ignore[arg-type]
-    conf = float(meta["conf_threshold"])  # type: ignore[arg-type]
-    nms_config = NMSConfig(conf_threshold=conf, iou_threshold=float(meta["iou_threshold"]),  # type: ignore[arg-type]
-                           max_det=int(meta["max_det"]), agnostic=bool(meta["agnostic"]),  # type: ignore[call-overload]
-                           multi_label=bool(meta["multi_label"]))
+    size_hw: tuple[int, int] = (int(meta["size_hw"][0]), int(meta["size_hw"][1]))
+    conf = float(meta["conf_threshold"])
+    nms_config = NMSConfig(
+        conf_threshold=conf,
+        iou_threshold=float(meta["iou_threshold"]),
+        max_det=int(meta["max_det"]),
+        agnostic=bool(meta["agnostic"]),
+        multi_label=bool(meta["multi_label"]),
+    )
     if torch_model is None:
         if weights is None:
             raise InputError("verify needs the PyTorch weights (--weights) to compare against")
@@ -177,7 +189,11 @@ def verify_parity(
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
     loaded = tf.saved_model.load(str(version_dir))
     raw_fn = loaded.signatures["raw"]
-    detect_fn = loaded.signatures["detect_images"] if "detect_images" in loaded.signatures else loaded.signatures["serving_default"]
+    detect_fn = (
+        loaded.signatures["detect_images"]
+        if "detect_images" in loaded.signatures
+        else loaded.signatures["serving_default"]
+    )
 
     samples = _image_samples(images, options.max_images)
     backends = ["onnxruntime", "savedmodel_raw"] if session else ["savedmodel_raw"]
@@ -192,7 +208,7 @@ def verify_parity(
     total = DetectionMatch()
     failures: list[str] = []
     for label, data, rgb in samples:
-        canvas, plan = letterbox(rgb, size_hw)  # type: ignore[arg-type]
+        canvas, plan = letterbox(rgb, size_hw)
         x = (canvas.astype(np.float32) / 255.0)[None]
         with torch.no_grad():
             ref_raw = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
@@ -206,15 +222,22 @@ def verify_parity(
         out = detect_fn(images=tf.constant([data]))
         n = int(out["num_detections"].numpy()[0])
         cand = (out["boxes"].numpy()[0, :n], out["scores"].numpy()[0, :n], out["classes"].numpy()[0, :n])
-        match = match_detections(ref, cand, conf_threshold=conf, iou_floor=options.iou_floor,
-                                 score_margin=options.score_margin)
+        match = match_detections(
+            ref, cand, conf_threshold=conf, iou_floor=options.iou_floor, score_margin=options.score_margin
+        )
         if not match.passed:
             failures.append(f"{label}: {match.missing} missing, {match.extra} extra")
         total.add(match)
         if progress is not None:
             progress()
-    return ParityReport(images=len(samples), raw_max_abs_diff=diffs, raw_max_scaled_diff=scaled, detections=total, options=options,
-                        per_image_failures=failures)
+    return ParityReport(
+        images=len(samples),
+        raw_max_abs_diff=diffs,
+        raw_max_scaled_diff=scaled,
+        detections=total,
+        options=options,
+        per_image_failures=failures,
+    )
 
 
 def _image_samples(images: Sequence[Path], limit: int | None) -> list[tuple[str, bytes, NDArray[np.uint8]]]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._deps import require
 from .._errors import InputError, ParityError
@@ -62,8 +63,13 @@ class ExportResult:
         return data
 
 
-def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions = ExportOptions(),
-                 progress: Progress = lambda _msg: None) -> ExportResult:
+def export_model(
+    weights: str | Path,
+    out: str | Path,
+    *,
+    options: ExportOptions = ExportOptions(),
+    progress: Progress = lambda _msg: None,
+) -> ExportResult:
     """Export ``weights`` into the repository at ``out``; see :class:`ExportOptions`."""
     weights = Path(weights)
     out = Path(out)
@@ -77,8 +83,10 @@ def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
-    with tempfile.TemporaryDirectory(prefix="yolo-tfserving-export-") as scratch_dir, \
-            repository.staged_version(repo, options.version, force=options.force) as staging:
+    with (
+        tempfile.TemporaryDirectory(prefix="yolo-tfserving-export-") as scratch_dir,
+        repository.staged_version(repo, options.version, force=options.force) as staging,
+    ):
         scratch = Path(scratch_dir)
         onnx_path = scratch / "model.onnx"
         torch_model = None
@@ -94,16 +102,24 @@ def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions
             torch_model = ckpt.model
             size_hw = (options.imgsz, options.imgsz)
             progress("exporting ONNX")
-            export_onnx(ckpt.model, onnx_path, size_hw=size_hw, opset=options.opset,
-                        dynamic_batch=options.dynamic_batch, class_names=ckpt.names, stride=max(ckpt.strides))
+            export_onnx(
+                ckpt.model,
+                onnx_path,
+                size_hw=size_hw,
+                opset=options.opset,
+                dynamic_batch=options.dynamic_batch,
+                class_names=ckpt.names,
+                stride=max(ckpt.strides),
+            )
             info = inspect_onnx(onnx_path)
         seconds["onnx"] = time.perf_counter() - started
 
         progress("converting to TensorFlow (onnx2tf)")
         from .tf_convert import convert_onnx
 
-        network = convert_onnx(onnx_path, input_name=info.input_name, size_hw=info.size_hw,
-                               batch=None if info.dynamic_batch else 1)
+        network = convert_onnx(
+            onnx_path, input_name=info.input_name, size_hw=info.size_hw, batch=None if info.dynamic_batch else 1
+        )
         seconds["convert"] = time.perf_counter() - started - sum(seconds.values())
 
         progress("writing SavedModel")
@@ -113,10 +129,16 @@ def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions
         (staging / "assets").mkdir(exist_ok=True)
         (staging / "assets" / repository.CLASS_NAMES_ASSET).write_text("\n".join(info.class_names) + "\n")
         metadata = {
-            "size_hw": list(info.size_hw), "class_names": list(info.class_names), "stride": info.stride,
-            "conf_threshold": options.conf_threshold, "iou_threshold": options.iou_threshold,
-            "max_det": options.max_det, "agnostic": options.agnostic, "multi_label": options.multi_label,
-            "signatures": signatures, "source": weights.name,
+            "size_hw": list(info.size_hw),
+            "class_names": list(info.class_names),
+            "stride": info.stride,
+            "conf_threshold": options.conf_threshold,
+            "iou_threshold": options.iou_threshold,
+            "max_det": options.max_det,
+            "agnostic": options.agnostic,
+            "multi_label": options.multi_label,
+            "signatures": signatures,
+            "source": weights.name,
         }
         (staging / METADATA_ASSET).write_text(json.dumps(metadata, indent=2))
         if options.warmup:
@@ -130,8 +152,13 @@ def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions
             progress("verifying parity against PyTorch")
             from .parity import ParityOptions, verify_parity
 
-            report = verify_parity(staging, torch_model=torch_model, onnx_path=onnx_path,
-                                   images=options.verify_images, options=ParityOptions())
+            report = verify_parity(
+                staging,
+                torch_model=torch_model,
+                onnx_path=onnx_path,
+                images=options.verify_images,
+                options=ParityOptions(),
+            )
             parity_json = report.to_json()
             (staging / "assets.extra" / "parity.json").write_text(json.dumps(parity_json, indent=2))
             if not report.passed:
@@ -140,9 +167,15 @@ def export_model(weights: str | Path, out: str | Path, *, options: ExportOptions
     config_files = repository.write_repository_configs(repo)
     seconds["total"] = time.perf_counter() - started
     return ExportResult(
-        version_dir=repo.version_dir(options.version), model_name=repo.name, version=options.version,
-        size_hw=info.size_hw, class_names=info.class_names, signatures=signatures, seconds=seconds,
-        parity=parity_json, config_files=config_files,
+        version_dir=repo.version_dir(options.version),
+        model_name=repo.name,
+        version=options.version,
+        size_hw=info.size_hw,
+        class_names=info.class_names,
+        signatures=signatures,
+        seconds=seconds,
+        parity=parity_json,
+        config_files=config_files,
     )
 
 
@@ -151,8 +184,12 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
     from .tf_module import ServingSpec, YoloServingModule
 
     spec = ServingSpec(
-        size_hw=info.size_hw, class_names=info.class_names, conf_threshold=options.conf_threshold,
-        iou_threshold=options.iou_threshold, max_det=options.max_det, agnostic=options.agnostic,
+        size_hw=info.size_hw,
+        class_names=info.class_names,
+        conf_threshold=options.conf_threshold,
+        iou_threshold=options.iou_threshold,
+        max_det=options.max_det,
+        agnostic=options.agnostic,
         multi_label=options.multi_label,
     )
     module = YoloServingModule(network, spec)
@@ -161,7 +198,7 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
     return sorted(signatures)
 
 
-def read_export_metadata(version_dir: Path) -> dict[str, object]:
+def read_export_metadata(version_dir: Path) -> dict[str, Any]:
     """The facts ``export`` stored beside the SavedModel (size, class names, thresholds)."""
     path = version_dir / METADATA_ASSET
     if not path.is_file():

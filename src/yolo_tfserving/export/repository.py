@@ -98,8 +98,13 @@ def models_config_text(models: list[tuple[str, str]], *, num_versions: int = 1) 
     return "model_config_list {\n" + "".join(blocks) + "}\n"
 
 
-def batching_config_text(*, max_batch_size: int = 8, batch_timeout_micros: int = 2000,
-                         num_batch_threads: int = 2, max_enqueued_batches: int = 100) -> str:
+def batching_config_text(
+    *,
+    max_batch_size: int = 8,
+    batch_timeout_micros: int = 2000,
+    num_batch_threads: int = 2,
+    max_enqueued_batches: int = 100,
+) -> str:
     """A BatchingParameters text proto (TF Serving's --batching_parameters_file)."""
     return (
         f"max_batch_size {{ value: {max_batch_size} }}\n"

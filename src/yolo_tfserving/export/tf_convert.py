@@ -32,7 +32,9 @@ def _quiet_in(directory: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def convert_onnx(onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], batch: int | None) -> Callable[..., object]:
+def convert_onnx(
+    onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], batch: int | None
+) -> Callable[..., object]:
     """Convert with onnx2tf and return the optimised network: NHWC float32 -> predictions.
 
     onnx2tf rewrites its input file, writes TFLite files and may try to download
@@ -51,8 +53,11 @@ def convert_onnx(onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], 
         try:
             with _quiet_in(scratch):
                 keras_model = onnx2tf.convert(
-                    input_onnx_file_path=str(work_copy), output_folder_path=str(scratch / "out"),
-                    disable_model_save=True, non_verbose=True, overwrite_input_shape=overwrite,
+                    input_onnx_file_path=str(work_copy),
+                    output_folder_path=str(scratch / "out"),
+                    disable_model_save=True,
+                    non_verbose=True,
+                    overwrite_input_shape=overwrite,
                 )
         except SystemExit as exc:  # onnx2tf calls sys.exit on conversion errors
             raise ExportError(f"onnx2tf could not convert {onnx_path.name} (exit {exc.code})") from exc

@@ -45,11 +45,11 @@ class YoloServingModule(tf.Module):
         self._network = network
         self.spec = spec
         self.class_names = tf.constant(list(spec.class_names), dtype=tf.string)
-        self._nms_options = tf_ops.NMSOptions(max_det=spec.max_det, agnostic=spec.agnostic, multi_label=spec.multi_label)
-        h, w = spec.size_hw
-        self.raw = tf.function(
-            self._raw, input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32, name="images")]
+        self._nms_options = tf_ops.NMSOptions(
+            max_det=spec.max_det, agnostic=spec.agnostic, multi_label=spec.multi_label
         )
+        h, w = spec.size_hw
+        self.raw = tf.function(self._raw, input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32, name="images")])
         self.serving_default = tf.function(
             self._serving_default, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
         )
@@ -85,8 +85,12 @@ class YoloServingModule(tf.Module):
         self, images: tf.Tensor, conf_threshold: tf.Tensor, iou_threshold: tf.Tensor, max_det: tf.Tensor
     ) -> dict[str, tf.Tensor]:
         checks = [
-            tf.debugging.assert_equal(tf.shape(conf_threshold), tf.shape(images), message="conf_threshold needs one value per image"),
-            tf.debugging.assert_equal(tf.shape(iou_threshold), tf.shape(images), message="iou_threshold needs one value per image"),
+            tf.debugging.assert_equal(
+                tf.shape(conf_threshold), tf.shape(images), message="conf_threshold needs one value per image"
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(iou_threshold), tf.shape(images), message="iou_threshold needs one value per image"
+            ),
             tf.debugging.assert_equal(tf.shape(max_det), tf.shape(images), message="max_det needs one value per image"),
             tf.debugging.assert_greater_equal(conf_threshold, 0.0, message="conf_threshold must be in [0, 1]"),
             tf.debugging.assert_less_equal(conf_threshold, 1.0, message="conf_threshold must be in [0, 1]"),
@@ -98,9 +102,7 @@ class YoloServingModule(tf.Module):
             capped = tf.minimum(max_det, self.spec.max_det)
             return self._run(images, conf_threshold, iou_threshold, capped)
 
-    def _run(
-        self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor
-    ) -> dict[str, tf.Tensor]:
+    def _run(self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor) -> dict[str, tf.Tensor]:
         size_hw = self.spec.size_hw
         canvases, source_hw = tf.map_fn(
             lambda b: tf_ops.letterbox(tf_ops.decode_rgb(b), size_hw),

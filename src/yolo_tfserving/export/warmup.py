@@ -39,10 +39,18 @@ def write_warmup_records(path: Path, *, model_name: str, size_hw: tuple[int, int
             request.model_spec.name = model_name
             request.model_spec.signature_name = "serving_default"
             request.inputs["images"].CopyFrom(tf.make_tensor_proto([jpeg], dtype=tf.string))
-            writer.write(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())
+            writer.write(
+                prediction_log_pb2.PredictionLog(
+                    predict_log=prediction_log_pb2.PredictLog(request=request)
+                ).SerializeToString()
+            )
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
         request.model_spec.signature_name = "raw"
         request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, *size_hw, 3), np.float32)))
-        writer.write(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())
+        writer.write(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            ).SerializeToString()
+        )
     return path

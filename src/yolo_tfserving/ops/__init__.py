@@ -1,8 +1,8 @@
 """Pure-numpy pre- and post-processing with YOLOv5's exact semantics (no TF, no torch)."""
 
-from .boxes import clip_xyxy, cxcywh_to_xyxy, box_iou
+from .boxes import box_iou, clip_xyxy, cxcywh_to_xyxy
 from .letterbox import Letterbox, letterbox, resize_bilinear, unletterbox_xyxy
-from .nms import NMSConfig, non_max_suppression, nms_indices
+from .nms import NMSConfig, nms_indices, non_max_suppression
 
 __all__ = [
     "Letterbox",

@@ -37,7 +37,7 @@ class Letterbox:
         scale = min(target_hw[0] / h, target_hw[1] / w)
         if not scaleup:
             scale = min(scale, 1.0)
-        resized_hw = (int(round(h * scale)), int(round(w * scale)))
+        resized_hw = (round(h * scale), round(w * scale))  # Python's round: half to even
         dh = (target_hw[0] - resized_hw[0]) / 2
         dw = (target_hw[1] - resized_hw[1]) / 2
         return cls(
@@ -45,8 +45,8 @@ class Letterbox:
             target_hw=target_hw,
             scale=scale,
             resized_hw=resized_hw,
-            pad_top=int(round(dh - 0.1)),
-            pad_left=int(round(dw - 0.1)),
+            pad_top=round(dh - 0.1),
+            pad_left=round(dw - 0.1),
         )
 
 

@@ -42,7 +42,9 @@ class NMSConfig:
             raise ValueError(f"max_det must be >= 1, got {self.max_det}")
 
 
-def nms_indices(boxes_xyxy: NDArray[np.floating], scores: NDArray[np.floating], iou_threshold: float) -> NDArray[np.intp]:
+def nms_indices(
+    boxes_xyxy: NDArray[np.floating], scores: NDArray[np.floating], iou_threshold: float
+) -> NDArray[np.intp]:
     """Greedy NMS as torchvision.ops.nms: indices kept, by descending score."""
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = (boxes_xyxy[:, i] for i in range(4))

@@ -135,9 +135,7 @@ def _pick_model(raw: Any, path: Path) -> yolo.Model:
         candidate = raw.get("ema") or raw.get("model")
         if candidate is None:
             keys = ", ".join(sorted(map(str, raw))[:8])
-            raise CheckpointError(
-                f"{path} holds no YOLOv5 model (keys: {keys}); a bare state_dict cannot be exported"
-            )
+            raise CheckpointError(f"{path} holds no YOLOv5 model (keys: {keys}); a bare state_dict cannot be exported")
     if not isinstance(candidate, yolo.Model):
         raise CheckpointError(f"{path} is not a YOLOv5 detection checkpoint (found {type(candidate).__name__})")
     return candidate
@@ -157,7 +155,11 @@ def _prepare(model: yolo.Model, path: Path, *, fuse: bool, date: str | None) -> 
     detect.stride = torch.as_tensor(stride_tensor, dtype=torch.float32)
     strides = tuple(int(s) for s in detect.stride.tolist())
     names_attr = getattr(model, "names", None) or [str(i) for i in range(detect.nc)]
-    names = tuple(str(names_attr[i]) for i in range(detect.nc)) if isinstance(names_attr, dict) else tuple(map(str, names_attr))
+    names = (
+        tuple(str(names_attr[i]) for i in range(detect.nc))
+        if isinstance(names_attr, dict)
+        else tuple(map(str, names_attr))
+    )
     if len(names) != detect.nc:
         raise CheckpointError(f"{path}: {len(names)} class names for {detect.nc} classes")
     for p in model.parameters():

@@ -40,7 +40,7 @@ class Conv(nn.Module):
     ) -> None:
         super().__init__()
         padding = same_padding(k, d) if p is None else p
-        self.conv = nn.Conv2d(c_in, c_out, k, s, padding, groups=g, dilation=d, bias=False)
+        self.conv = nn.Conv2d(c_in, c_out, k, s, padding, groups=g, dilation=d, bias=False)  # type: ignore[arg-type]
         self.bn = nn.BatchNorm2d(c_out)
         if act is True:
             self.act: nn.Module = nn.SiLU()

@@ -57,7 +57,9 @@ class Detect(nn.Module):
             outputs.append(decoded.reshape(batch, self.na * ny * nx, self.no))
         return torch.cat(outputs, 1)
 
-    def _grid(self, level: int, ny: int, nx: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _grid(
+        self, level: int, ny: int, nx: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Cell offsets (1, 1, ny*nx, 2) shifted by -0.5, and anchor sizes in pixels (1, na, 1, 2)."""
         ys, xs = torch.meshgrid(
             torch.arange(ny, dtype=dtype, device=device), torch.arange(nx, dtype=dtype, device=device), indexing="ij"
@@ -103,9 +105,9 @@ class Model(nn.Module):
         for layer in self.model:
             source = layer.f
             if source != -1:
-                x = saved[source] if isinstance(source, int) else [x if j == -1 else saved[j] for j in source]
+                x = saved[source] if isinstance(source, int) else [x if j == -1 else saved[j] for j in source]  # type: ignore[union-attr]
             if stop_before_head and isinstance(layer, Detect):
-                return list(x)
+                return list(x)  # type: ignore[arg-type]
             x = layer(x)
             saved.append(x if layer.i in self.save else None)
         return x  # type: ignore[no-any-return]
@@ -185,8 +187,8 @@ def _parse_layers(cfg: dict[str, Any], ch: list[int]) -> tuple[nn.Sequential, li
 
 def _init_detect_biases(detect: Detect) -> None:
     """Objectness and class priors as YOLOv5 initialises them (keeps random models sane)."""
-    for conv, stride in zip(detect.m, detect.stride):
-        bias = conv.bias.detach().view(detect.na, -1)  # type: ignore[union-attr]
+    for conv, stride in zip(detect.m, detect.stride, strict=True):
+        bias = conv.bias.detach().view(detect.na, -1)  # type: ignore[union-attr,operator]
         bias[:, 4] += math.log(8 / (640 / float(stride)) ** 2)
         bias[:, 5:] += math.log(0.6 / (detect.nc - 0.99))
         conv.bias = nn.Parameter(bias.view(-1))
