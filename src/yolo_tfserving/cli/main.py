@@ -158,6 +158,16 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
     reporter.table("Parity (PyTorch reference)", rows)
 
 
+def _register() -> None:
+    from . import serve_cmd
+
+    app.command("serve")(serve_cmd.serve)
+    app.command("deploy")(serve_cmd.deploy)
+
+
+_register()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:

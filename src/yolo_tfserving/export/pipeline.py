@@ -139,6 +139,7 @@ def export_model(
             "multi_label": options.multi_label,
             "signatures": signatures,
             "source": weights.name,
+            "tensorflow_version": require("tensorflow").__version__,
         }
         (staging / METADATA_ASSET).write_text(json.dumps(metadata, indent=2))
         if options.warmup:

@@ -1,0 +1,309 @@
+"""Models over time: which versions to serve, loading, unloading, labels and status.
+
+Like TF Serving's ServerCore + file-system source: each model's base path is polled; the
+version policy (``latest{num_versions}``, ``all``, ``specific{versions}``) picks the
+versions to serve; new ones load (warm-up records replayed) and become AVAILABLE, removed
+ones are unloaded once no request holds them. A version that fails to load is reported in
+its status (``END`` with the error) and never replaces a working one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._errors import InputError
+from .servable import Servable
+from .status import Code, ServingStatusError, invalid_argument, not_found
+from .textproto import parse_text_proto
+
+log = logging.getLogger("yolo_tfserving.serving")
+
+# ModelVersionStatus.State
+START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+STATE_NAMES = {0: "UNKNOWN", START: "START", LOADING: "LOADING", AVAILABLE: "AVAILABLE", UNLOADING: "UNLOADING",
+               END: "END"}
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    kind: str = "latest"  # latest | all | specific
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, available: list[int]) -> list[int]:
+        available = sorted(available)
+        if self.kind == "all":
+            return available
+        if self.kind == "specific":
+            return [v for v in available if v in self.versions]
+        return available[-self.num_versions:] if self.num_versions > 0 else []
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    base_path: Path
+    policy: VersionPolicy = VersionPolicy()
+    labels: dict[str, int] = field(default_factory=dict)
+    platform: str = "tensorflow"
+
+
+def parse_model_config(text: str, *, relative_to: Path | None = None) -> list[ModelConfig]:
+    """Read a ModelServerConfig text proto (``model_config_list { config { ... } }``)."""
+    data = parse_text_proto(text)
+    if "custom_model_config" in data:
+        raise InputError("custom_model_config is not supported; use model_config_list")
+    lst = data.get("model_config_list", {})
+    configs = lst.get("config", []) if isinstance(lst, dict) else []
+    if isinstance(configs, dict):
+        configs = [configs]
+    out = []
+    for cfg in configs:
+        name = cfg.get("name")
+        base = cfg.get("base_path")
+        if not name or not base:
+            raise InputError("every model config needs a name and a base_path")
+        platform = cfg.get("model_platform", "tensorflow")
+        if platform != "tensorflow":
+            raise InputError(f"model {name}: model_platform {platform!r} is not supported (only 'tensorflow')")
+        base_path = Path(base)
+        if not base_path.is_absolute() and relative_to is not None:
+            base_path = relative_to / base_path
+        out.append(ModelConfig(name=name, base_path=base_path, policy=_policy(cfg.get("model_version_policy")),
+                               labels=_labels(cfg.get("version_labels"))))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise InputError("model names in the config must be unique")
+    return out
+
+
+def _policy(raw: Any) -> VersionPolicy:
+    if not raw:
+        return VersionPolicy()
+    if "all" in raw:
+        return VersionPolicy(kind="all")
+    if "specific" in raw:
+        versions = raw["specific"].get("versions", [])
+        versions = versions if isinstance(versions, list) else [versions]
+        return VersionPolicy(kind="specific", versions=tuple(int(v) for v in versions))
+    if "latest" in raw:
+        return VersionPolicy(kind="latest", num_versions=int((raw["latest"] or {}).get("num_versions", 1)))
+    raise InputError(f"unknown model_version_policy: {raw}")
+
+
+def _labels(raw: Any) -> dict[str, int]:
+    if not raw:
+        return {}
+    entries = raw if isinstance(raw, list) else [raw]
+    return {str(e["key"]): int(e["value"]) for e in entries}
+
+
+@dataclass
+class VersionState:
+    version: int
+    state: int
+    error_code: Code = Code.OK
+    error_message: str = ""
+    servable: Servable | None = None
+    in_flight: int = 0
+
+
+Loader = Callable[[str, int, Path], Servable]
+WarmUp = Callable[[Servable], int]
+
+
+class ModelManager:
+    """Owns every model's versions; answers handle lookups for requests."""
+
+    def __init__(self, configs: list[ModelConfig], *, loader: Loader = Servable, warmup: WarmUp | None = None,
+                 poll_wait_s: float = 1.0) -> None:
+        self._configs = {c.name: c for c in configs}
+        self._loader = loader
+        self._warmup = warmup
+        self._poll_wait_s = poll_wait_s
+        self._lock = threading.Condition()
+        self._versions: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        self.poll_once()
+        if self._poll_wait_s > 0:
+            self._thread = threading.Thread(target=self._poll_loop, name="model-poller", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._poll_wait_s):
+            try:
+                self.poll_once()
+            except Exception:  # a bad poll must never kill the server
+                log.exception("polling the model base paths failed")
+
+    def poll_once(self) -> None:
+        for config in self._configs.values():
+            on_disk = _versions_on_disk(config.base_path)
+            wanted = set(config.policy.select(on_disk))
+            for version in sorted(wanted):
+                with self._lock:
+                    known = self._versions[config.name].get(version)
+                if known is None:
+                    self._load(config, version)
+            with self._lock:
+                current = dict(self._versions[config.name])
+            replacement_ready = any(current[v].state == AVAILABLE for v in wanted if v in current)
+            for version, state in current.items():
+                # an old version goes only once a wanted one serves (or its files are gone):
+                # a version that fails to load never replaces a working one
+                if version not in wanted and state.state == AVAILABLE and (replacement_ready or version not in on_disk):
+                    self._unload(config.name, version)
+                elif version not in wanted and state.state == END and state.servable is None:
+                    # forget failed versions that disappeared from disk so a fixed copy can retry
+                    if version not in on_disk:
+                        with self._lock:
+                            self._versions[config.name].pop(version, None)
+
+    def _load(self, config: ModelConfig, version: int) -> None:
+        state = VersionState(version=version, state=LOADING)
+        with self._lock:
+            self._versions[config.name][version] = state
+        path = config.base_path / str(version)
+        log.info("loading %s version %d from %s", config.name, version, path)
+        try:
+            servable = self._loader(config.name, version, path)
+            if self._warmup is not None:
+                replayed = self._warmup(servable)
+                log.info("%s version %d: replayed %d warm-up records", config.name, version, replayed)
+        except Exception as exc:
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            log.error("failed to load %s version %d: %s", config.name, version, message)
+            with self._lock:
+                state.state = END
+                state.error_code = getattr(exc, "code", Code.UNKNOWN) if isinstance(exc, ServingStatusError) \
+                    else Code.UNKNOWN
+                state.error_message = message
+                self._lock.notify_all()
+            return
+        with self._lock:
+            state.servable = servable
+            state.state = AVAILABLE
+            self._lock.notify_all()
+        log.info("serving %s version %d", config.name, version)
+
+    def _unload(self, name: str, version: int) -> None:
+        with self._lock:
+            state = self._versions[name][version]
+            state.state = UNLOADING
+            while state.in_flight > 0:  # in-flight requests finish on the old version
+                self._lock.wait(timeout=1.0)
+            state.servable = None
+            state.state = END
+            self._lock.notify_all()
+        log.info("unloaded %s version %d", name, version)
+
+    # -- lookups -----------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return list(self._configs)
+
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> int:
+        """The version number a request means (TF Serving's errors when there is none)."""
+        config = self._configs.get(name)
+        if config is None:
+            raise not_found(f"Servable not found for request: {_describe(name, version, label)}")
+        with self._lock:
+            versions = self._versions[name]
+            if label:
+                target = config.labels.get(label)
+                if target is None:
+                    raise invalid_argument(f"Unrecognized servable version label: {label}")
+                version = target
+            if version is None:
+                ready = [v for v, s in versions.items() if s.state == AVAILABLE]
+                if not ready:
+                    raise not_found(f"Servable not found for request: {_describe(name, None, None)}")
+                return max(ready)
+            state = versions.get(version)
+            if state is None or state.state != AVAILABLE:
+                raise not_found(f"Servable not found for request: {_describe(name, version, None)}")
+            return version
+
+    @contextmanager
+    def handle(self, name: str, version: int | None = None, label: str | None = None) -> Iterator[Servable]:
+        """Hold a version for the duration of a request (it is not unloaded meanwhile)."""
+        with self._lock:
+            resolved = self.resolve(name, version, label)
+            state = self._versions[name][resolved]
+            assert state.servable is not None
+            state.in_flight += 1
+            servable = state.servable
+        try:
+            yield servable
+        finally:
+            with self._lock:
+                state.in_flight -= 1
+                self._lock.notify_all()
+
+    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionState]:
+        config = self._configs.get(name)
+        if config is None:
+            raise not_found(f"Could not find any versions of model {name}")
+        if label:
+            version = self.resolve(name, None, label) if label in config.labels else None
+            if version is None:
+                raise invalid_argument(f"Unrecognized servable version label: {label}")
+        with self._lock:
+            versions = self._versions[name]
+            if version is not None:
+                if version not in versions:
+                    raise not_found(f"Could not find version {version} of model {name}")
+                return [_copy(versions[version])]
+            if not versions:
+                raise not_found(f"Could not find any versions of model {name}")
+            return [_copy(s) for _, s in sorted(versions.items(), reverse=True)]
+
+    def wait_until_available(self, name: str, version: int | None = None, timeout_s: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while time.monotonic() < deadline:
+                states = self._versions.get(name, {})
+                if version is None and any(s.state == AVAILABLE for s in states.values()):
+                    return True
+                if version is not None and version in states and states[version].state in (AVAILABLE, END):
+                    return states[version].state == AVAILABLE
+                self._lock.wait(timeout=0.2)
+        return False
+
+    def available_servables(self) -> list[Servable]:
+        with self._lock:
+            return [s.servable for v in self._versions.values() for s in v.values()
+                    if s.state == AVAILABLE and s.servable is not None]
+
+
+def _copy(state: VersionState) -> VersionState:
+    return VersionState(version=state.version, state=state.state, error_code=state.error_code,
+                        error_message=state.error_message)
+
+
+def _describe(name: str, version: int | None, label: str | None) -> str:
+    if version is not None:
+        return f"Specific({name}, {version})"
+    return f"Latest({name})"
+
+
+def _versions_on_disk(base: Path) -> list[int]:
+    try:
+        return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+    except OSError:
+        return []
