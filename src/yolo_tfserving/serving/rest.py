@@ -45,7 +45,7 @@ class RestFrontEnd:
         self.metrics_path = metrics_path
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="rest-work")
         handler = type("Handler", (_Handler,), {"front": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _Server((host, port), handler)
         self.httpd.daemon_threads = False
         self.httpd.block_on_close = True  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
@@ -186,6 +186,12 @@ def _serialize_examples(examples: list[dict[str, list[Any]]], context: dict[str,
     return out
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connection-level failures are logged, never printed as tracebacks."""
+        log.debug("connection error from %s", client_address, exc_info=True)
+
+
 class _Handler(BaseHTTPRequestHandler):
     front: RestFrontEnd
     protocol_version = "HTTP/1.1"
@@ -205,11 +211,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, content_type, payload)
 
     def _send(self, status: int, content_type: str, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to answer
+            self.close_connection = True
+            log.debug("client %s disconnected before the response", self.address_string())
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._respond("GET")
