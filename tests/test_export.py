@@ -89,7 +89,7 @@ def test_warmup_records_are_prediction_logs(tiny_export):
 
 def test_signatures_and_shapes(loaded):
     sigs = loaded.signatures
-    assert set(sigs) == {"serving_default", "detect", "raw", "predict_nchw"}
+    assert set(sigs) == {"serving_default", "detect", "raw", "raw_bytes", "class_names", "predict_nchw"}
     out = sigs["serving_default"](images=tf.constant([_jpeg((90, 160), 1), _jpeg((200, 70), 2)]))
     assert set(out) == {"boxes", "scores", "classes", "class_names", "num_detections"}
     assert out["boxes"].shape == (2, 50, 4) and out["class_names"].dtype == tf.string
@@ -104,6 +104,15 @@ def test_signatures_and_shapes(loaded):
     assert raw.shape == (1, 3 * (16 * 16 + 8 * 8 + 4 * 4), 8)
     nchw = sigs["predict_nchw"](input=tf.zeros([1, 3, IMGSZ, IMGSZ]))["output"]
     np.testing.assert_allclose(nchw.numpy(), raw.numpy(), atol=1e-5)
+    canvas = np.random.default_rng(0).integers(0, 256, (2, IMGSZ, IMGSZ, 3), dtype=np.uint8)
+    blobs = sigs["raw_bytes"](images=tf.constant([c.tobytes() for c in canvas]))["predictions_bytes"].numpy()
+    from_bytes = np.stack([tf.io.parse_tensor(b, tf.float32).numpy() for b in blobs])
+    from_floats = sigs["raw"](images=tf.constant(canvas.astype(np.float32) / 255.0))["predictions"].numpy()
+    np.testing.assert_allclose(from_bytes, from_floats, atol=1e-5)
+    names = sigs["class_names"](class_ids=tf.constant([2, 0]))["class_names"].numpy().tolist()
+    assert names == [b"bird", b"cat"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="uint8 bytes"):
+        sigs["raw_bytes"](images=tf.constant([b"short"]))
 
 
 def test_detect_signature_takes_thresholds_per_image(loaded):

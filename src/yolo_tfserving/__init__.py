@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     CheckpointError,
+    ModelNotFoundError,
+    RequestError,
+    ServerUnavailableError,
     ExportError,
     ImageError,
     InputError,
@@ -24,6 +27,7 @@ from ._errors import (
     YoloTFServingError,
 )
 from ._version import __version__
+from .client import AsyncClient, Client, Detections
 
 if TYPE_CHECKING:  # pragma: no cover
     from .export.parity import ParityReport, verify_parity
@@ -38,7 +42,10 @@ _LAZY = {
 }
 
 __all__ = [
+    "AsyncClient",
     "CheckpointError",
+    "Client",
+    "Detections",
     "ExportError",
     "ExportOptions",
     "ExportResult",
@@ -46,9 +53,12 @@ __all__ = [
     "InputError",
     "MissingDependencyError",
     "ModelFileError",
+    "ModelNotFoundError",
     "OutputExistsError",
     "ParityError",
     "ParityReport",
+    "RequestError",
+    "ServerUnavailableError",
     "ServingError",
     "UnsafeCheckpointError",
     "YoloTFServingError",

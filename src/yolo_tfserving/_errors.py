@@ -14,7 +14,10 @@ into our code, so callers catch one family::
     ├── ExportError                 conversion failed
     │   ├── OutputExistsError       target version exists (use --force)
     │   └── ParityError             the exported model disagrees with PyTorch
-    └── ServingError                (transport / server side, see the client and serving packages)
+    └── ServingError                server side, and what a client gets back
+        ├── ServerUnavailableError  cannot reach the server (down, wrong URL, timeout)
+        └── RequestError            the server answered with an error status
+            └── ModelNotFoundError  unknown model / version / label
 """
 
 from __future__ import annotations
@@ -67,3 +70,20 @@ class ParityError(ExportError):
 
 class ServingError(YoloTFServingError, RuntimeError):
     """Base of errors on the serving side and of client transport errors."""
+
+
+class ServerUnavailableError(ServingError):
+    """The server cannot be reached (refused, DNS, timeout)."""
+
+
+class RequestError(ServingError):
+    """The server answered a request with an error (HTTP status / gRPC code and its message)."""
+
+    def __init__(self, message: str, *, status: int | str, url: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class ModelNotFoundError(RequestError):
+    """The model, version or label does not exist on the server."""

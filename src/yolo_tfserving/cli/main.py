@@ -53,7 +53,7 @@ def export(
     multi_label: Annotated[bool, typer.Option("--multi-label", help="Keep every class above the threshold")] = False,
     nchw_signature: Annotated[
         str, typer.Option(help="The original write-up's NCHW 'input'->'output' signature: none, add or default")
-    ] = "none",
+    ] = "add",
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 12,
     force: Annotated[bool, typer.Option(help="Replace an existing version")] = False,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check parity before finishing")] = True,

@@ -1,1 +1,6 @@
-"""The light client: no TensorFlow, no PyTorch."""
+"""The light client: no TensorFlow, no PyTorch (numpy, Pillow, httpx; grpcio for gRPC)."""
+
+from .client import AsyncClient, Client
+from .detections import Detections
+
+__all__ = ["AsyncClient", "Client", "Detections"]

@@ -34,7 +34,7 @@ class ExportOptions:
     max_det: int = 300
     agnostic: bool = False
     multi_label: bool = False
-    nchw_signature: str = "none"
+    nchw_signature: str = "add"
     opset: int = DEFAULT_OPSET
     force: bool = False
     verify: bool = True

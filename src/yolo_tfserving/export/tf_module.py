@@ -8,6 +8,11 @@ Signatures (see the README's "Signatures" section):
 - ``detect``: the same, plus per-image ``conf_threshold``, ``iou_threshold`` (float [N]) and
   ``max_det`` (int32 [N], at most the export-time max_det): thresholds per request.
 - ``raw``: ``images`` float32 NHWC [N, H, W, 3] in [0, 1] -> ``predictions`` [N, A, 5 + nc].
+- ``raw_bytes``: ``images`` DT_STRING [N], each the letterboxed H x W x 3 uint8 pixels as raw
+  bytes -> ``predictions_bytes`` [N]: each image's predictions as a serialized float32
+  TensorProto. The client-side pipeline's compact REST form: b64 of 1.2 MB in instead of ~10 MB
+  of JSON floats (lossless: the canvas is 8-bit), b64 of 8.6 MB out instead of ~25 MB of JSON.
+- ``class_names``: ``class_ids`` int32 [N] -> ``class_names`` [N] (the names inside the model).
 - ``predict_nchw`` (optional): ``input`` float32 NCHW [N, 3, H, W] -> ``output``: the
   original write-up's contract.
 """
@@ -62,12 +67,33 @@ class YoloServingModule(tf.Module):
                 tf.TensorSpec([None], tf.int32, name="max_det"),
             ],
         )
+        self.raw_bytes = tf.function(
+            self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
+        )
+        self.class_names_fn = tf.function(
+            self._class_names, input_signature=[tf.TensorSpec([None], tf.int32, name="class_ids")]
+        )
         self.predict_nchw = tf.function(
             self._predict_nchw, input_signature=[tf.TensorSpec([None, 3, h, w], tf.float32, name="input")]
         )
 
     def _raw(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"predictions": self._network(images)}
+
+    def _raw_bytes(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        h, w = self.spec.size_hw
+        pixels = tf.io.decode_raw(images, tf.uint8)
+        checks = [tf.debugging.assert_equal(tf.shape(pixels)[1], h * w * 3,
+                                            message=f"each element of images must hold {h}x{w}x3 uint8 bytes")]
+        with tf.control_dependencies(checks):
+            canvases = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
+        predictions = self._network(canvases)
+        # one serialized TensorProto per image; the `_bytes` suffix makes TF Serving's REST send it as b64
+        serialized = tf.map_fn(tf.io.serialize_tensor, predictions, fn_output_signature=tf.string)
+        return {"predictions_bytes": serialized}
+
+    def _class_names(self, class_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"class_names": tf.gather(self.class_names, class_ids)}
 
     def _predict_nchw(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the contract's name
         return {"output": self._network(tf.transpose(input, [0, 2, 3, 1]))}
@@ -152,6 +178,8 @@ class YoloServingModule(tf.Module):
             "serving_default": self.serving_default.get_concrete_function(),
             "detect": self.detect.get_concrete_function(),
             "raw": self.raw.get_concrete_function(),
+            "raw_bytes": self.raw_bytes.get_concrete_function(),
+            "class_names": self.class_names_fn.get_concrete_function(),
         }
         if nchw == "add":
             sigs[NCHW_SIGNATURE] = self.predict_nchw.get_concrete_function()

@@ -1,0 +1,236 @@
+"""Wire formats to TF Serving (REST JSON, gRPC protobuf) behind one small interface.
+
+Both transports take ``inputs: dict[str, np.ndarray]`` and return ``dict[str, np.ndarray]``;
+foreign errors (httpx, grpc) become :class:`ServerUnavailableError` /
+:class:`RequestError` / :class:`ModelNotFoundError` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._errors import ModelNotFoundError, RequestError, ServerUnavailableError
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    name: str
+    version: int | None = None
+    label: str | None = None
+
+    def rest_path(self) -> str:
+        path = f"/v1/models/{self.name}"
+        if self.version is not None:
+            path += f"/versions/{self.version}"
+        elif self.label is not None:
+            path += f"/labels/{self.label}"
+        return path
+
+    def describe(self) -> str:
+        if self.version is not None:
+            return f"{self.name} version {self.version}"
+        if self.label is not None:
+            return f"{self.name} (label {self.label})"
+        return self.name
+
+
+# -- REST ---------------------------------------------------------------------------------
+def encode_rest_inputs(inputs: dict[str, np.ndarray], signature_name: str) -> bytes:
+    """Columnar JSON; DT_STRING values as {"b64": ...} (TF Serving's rule for binary strings)."""
+    cols: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if value.dtype.kind in "OSU":
+            cols[name] = _b64_nested(value)
+        else:
+            cols[name] = value.tolist()
+    return json.dumps({"signature_name": signature_name, "inputs": cols}, separators=(",", ":")).encode()
+
+
+def _b64_nested(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return [_b64_nested(v) for v in value]
+    item = value.item() if isinstance(value, np.ndarray) else value
+    raw = item if isinstance(item, bytes) else str(item).encode()
+    return {"b64": base64.b64encode(raw).decode("ascii")}
+
+
+def decode_rest_outputs(body: bytes, single_output: str = "output") -> dict[str, np.ndarray]:
+    """Columnar response -> arrays. TF Serving writes a lone output without its name: ``single_output``."""
+    data = json.loads(body)
+    outputs = data.get("outputs")
+    if outputs is None:
+        raise RequestError(f"unexpected response (no 'outputs'): {body[:200]!r}", status=200)
+    if not isinstance(outputs, dict):
+        outputs = {single_output: outputs}
+    return {k: _to_array(v) for k, v in outputs.items()}
+
+
+def _to_array(value: Any) -> np.ndarray:
+    flat = value
+    while isinstance(flat, list) and flat:
+        flat = flat[0]
+    if isinstance(flat, dict) and "b64" in flat:
+        return np.asarray(_unb64(value), dtype=object)
+    if isinstance(flat, str):
+        return np.asarray(_encode_strings(value), dtype=object)
+    return np.asarray(value)
+
+
+def _unb64(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_unb64(v) for v in value]
+    return base64.b64decode(value["b64"])
+
+
+def _encode_strings(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_encode_strings(v) for v in value]
+    return value.encode()
+
+
+class RestTransport:
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self._httpx = httpx
+        self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.last_request_bytes = 0
+        self.last_response_bytes = 0
+
+    def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
+        try:
+            response = self._client.request(method, path, content=body,
+                                            headers={"Content-Type": "application/json"} if body else None)
+        except self._httpx.TimeoutException as exc:
+            raise ServerUnavailableError(f"timed out waiting for {self.url}{path}; raise timeout_s or check the "
+                                         "server's load") from exc
+        except self._httpx.HTTPError as exc:
+            raise ServerUnavailableError(f"cannot reach the model server at {self.url} ({exc}); is it running? "
+                                         "start one with: yolo-tfserving serve --model_base_path ...") from exc
+        self.last_request_bytes = len(body or b"")
+        self.last_response_bytes = len(response.content)
+        if response.status_code != 200:
+            message = _rest_error_message(response)
+            if response.status_code == 404:
+                raise ModelNotFoundError(f"model {target.describe()} is not served at {self.url}: {message}",
+                                         status=404, url=self.url)
+            raise RequestError(f"{self.url}{path} answered {response.status_code}: {message}",
+                               status=response.status_code, url=self.url)
+        return response.content
+
+    def predict(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *,
+                single_output: str = "output") -> dict[str, np.ndarray]:
+        body = encode_rest_inputs(inputs, signature_name)
+        return decode_rest_outputs(self._call("POST", target.rest_path() + ":predict", target, body), single_output)
+
+    def predict_raw_json(self, target: ModelTarget, body: bytes) -> bytes:
+        """POST a ready-made JSON body (benchmarks of other clients' formats)."""
+        return self._call("POST", target.rest_path() + ":predict", target, body)
+
+    def status(self, target: ModelTarget) -> dict[str, Any]:
+        return json.loads(self._call("GET", target.rest_path(), target))  # type: ignore[no-any-return]
+
+    def metadata(self, target: ModelTarget) -> dict[str, Any]:
+        return json.loads(self._call("GET", target.rest_path() + "/metadata", target))  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _rest_error_message(response: Any) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:300]
+
+
+# -- gRPC ----------------------------------------------------------------------------------
+class GrpcTransport:
+    def __init__(self, target: str, *, timeout_s: float) -> None:
+        try:
+            import grpc
+        except ImportError as exc:
+            from .._errors import MissingDependencyError
+
+            raise MissingDependencyError("grpcio", "grpc") from exc
+        from . import _protos
+
+        self.url = target
+        self._grpc = grpc
+        self._protos = _protos
+        self._msgs = _protos.messages()
+        self._timeout_s = timeout_s
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+        self._channel = grpc.insecure_channel(target, options=options)
+        self._predict = _protos.prediction_stub(self._channel)
+        self._model = _protos.model_stub(self._channel)
+        self.last_request_bytes = 0
+        self.last_response_bytes = 0
+
+    def _spec(self, spec: Any, target: ModelTarget, signature_name: str = "") -> None:
+        spec.name = target.name
+        if target.version is not None:
+            spec.version.value = target.version
+        elif target.label is not None:
+            spec.version_label = target.label
+        if signature_name:
+            spec.signature_name = signature_name
+
+    def _invoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
+        grpc = self._grpc
+        try:
+            response = method(request, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            details = exc.details() or code.name
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and \
+                    "queue" not in details:
+                raise ServerUnavailableError(f"cannot reach the model server at {self.url} ({code.name}: {details}); "
+                                             "is it running? start one with: yolo-tfserving serve ...") from exc
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise ModelNotFoundError(f"model {target.describe()} is not served at {self.url}: {details}",
+                                         status=code.name, url=self.url) from exc
+            raise RequestError(f"{self.url} answered {code.name}: {details}", status=code.name, url=self.url) from exc
+        self.last_request_bytes = request.ByteSize()
+        self.last_response_bytes = response.ByteSize()
+        return response
+
+    def predict(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *,
+                single_output: str = "output") -> dict[str, np.ndarray]:
+        request = self._msgs.PredictRequest()
+        self._spec(request.model_spec, target, signature_name)
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(self._protos.ndarray_to_tensor_proto(value))
+        response = self._invoke(self._predict.Predict, request, target)
+        return {k: self._protos.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
+
+    def status(self, target: ModelTarget) -> dict[str, Any]:
+        from google.protobuf import json_format
+
+        request = self._msgs.GetModelStatusRequest()
+        self._spec(request.model_spec, target)
+        response = self._invoke(self._model.GetModelStatus, request, target)
+        return json_format.MessageToDict(response, preserving_proto_field_name=True)
+
+    def metadata(self, target: ModelTarget) -> dict[str, Any]:
+        from google.protobuf import json_format
+
+        request = self._msgs.GetModelMetadataRequest()
+        self._spec(request.model_spec, target)
+        request.metadata_field.append("signature_def")
+        response = self._invoke(self._predict.GetModelMetadata, request, target)
+        sig_map = self._msgs.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        return {
+            "model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
+            "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True)},
+        }
+
+    def close(self) -> None:
+        self._channel.close()

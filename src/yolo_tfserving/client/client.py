@@ -1,0 +1,242 @@
+"""``Client`` / ``AsyncClient``: images in, :class:`Detections` out, over REST or gRPC.
+
+Two modes give the same answer:
+
+- ``server``: send the encoded image bytes to the ``detect`` signature with this client's
+  thresholds; letterbox, NMS and rescaling happen in the model's graph.
+- ``client``: letterbox here (YOLOv5-exact, numpy), call the ``raw`` model over the wire
+  (REST: ``raw_bytes``, the 8-bit canvas as b64; gRPC: ``raw`` with float32 ``tensor_content``),
+  and run YOLOv5's NMS here.
+
+The request building and response parsing is shared by both clients; only I/O differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .._errors import InputError, RequestError
+from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
+from ._transport import GrpcTransport, ModelTarget, RestTransport
+from .detections import Detections
+from .images import ImageInput, PreparedImage, prepare
+
+MODES = ("server", "client")
+PROTOCOLS = ("rest", "grpc")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What client mode needs to know about the model, read once from the server."""
+
+    size_hw: tuple[int, int]
+    class_names: tuple[str, ...]
+
+
+def _split_url(url: str, protocol: str | None) -> tuple[str, str]:
+    if url.startswith("grpc://"):
+        return "grpc", url[len("grpc://"):]
+    if url.startswith(("http://", "https://")):
+        return protocol or "rest", url
+    if protocol == "grpc" or (protocol is None and url.rsplit(":", 1)[-1] == "8500"):
+        return "grpc", url
+    return "rest", "http://" + url
+
+
+class _Core:
+    """Transport-free request building and response parsing (shared by both clients)."""
+
+    def __init__(self, *, model: str, mode: str, version: int | None, label: str | None, nms: NMSConfig) -> None:
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        self.target = ModelTarget(name=model, version=version, label=label)
+        self.mode = mode
+        self.nms = nms
+        self.facts: ModelFacts | None = None
+
+    def config(self, conf_threshold: float | None, iou_threshold: float | None, max_det: int | None) -> NMSConfig:
+        changes: dict[str, Any] = {}
+        if conf_threshold is not None:
+            changes["conf_threshold"] = conf_threshold
+        if iou_threshold is not None:
+            changes["iou_threshold"] = iou_threshold
+        if max_det is not None:
+            changes["max_det"] = max_det
+        return replace(self.nms, **changes) if changes else self.nms
+
+    # server mode
+    def server_request(self, images: Sequence[PreparedImage], cfg: NMSConfig) -> tuple[str, dict[str, np.ndarray]]:
+        # always the `detect` signature: the client's thresholds apply, whatever the export-time defaults were
+        encoded = np.asarray([p.encoded for p in images], dtype=object)
+        n = len(images)
+        return "detect", {
+            "images": encoded,
+            "conf_threshold": np.full(n, cfg.conf_threshold, np.float32),
+            "iou_threshold": np.full(n, cfg.iou_threshold, np.float32),
+            "max_det": np.full(n, cfg.max_det, np.int32),
+        }
+
+    def server_response(self, outputs: dict[str, np.ndarray], images: Sequence[PreparedImage],
+                        cfg: NMSConfig) -> list[Detections]:
+        missing = {"boxes", "scores", "classes", "class_names", "num_detections"} - set(outputs)
+        if missing:
+            raise RequestError(f"the model's detection signature lacks outputs {sorted(missing)}; was it exported "
+                               "by yolo-tfserving? (use mode='client' for other exports)", status="")
+        out = []
+        for i, p in enumerate(images):
+            dets = Detections.from_serving_outputs(outputs, i, image_size_hw=p.size_hw)
+            if cfg.classes is not None:
+                dets = dets[np.isin(dets.class_id, np.asarray(cfg.classes))]
+            out.append(dets)
+        return out
+
+    # client mode
+    def canvases(self, images: Sequence[PreparedImage]) -> tuple[np.ndarray, list[Any]]:
+        assert self.facts is not None
+        boxes = [letterbox(p.rgb, self.facts.size_hw) for p in images]
+        return np.stack([c for c, _ in boxes]), [plan for _, plan in boxes]
+
+    def client_response(self, predictions: np.ndarray, plans: list[Any], images: Sequence[PreparedImage],
+                        cfg: NMSConfig) -> list[Detections]:
+        assert self.facts is not None
+        out = []
+        for pred, plan, p in zip(predictions, plans, images, strict=True):
+            xyxy, scores, classes = non_max_suppression(pred, cfg)
+            out.append(Detections.from_arrays(unletterbox_xyxy(xyxy, plan), scores, classes,
+                                              names=self.facts.class_names, image_size_hw=p.size_hw))
+        return out
+
+    def facts_from_metadata(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], int]:
+        sigs = metadata["metadata"]["signature_def"]["signature_def"]
+        raw = sigs.get("raw")
+        if raw is None:
+            raise RequestError("the model has no 'raw' signature; client mode needs a yolo-tfserving export",
+                               status="")
+        dims = raw["inputs"]["images"]["tensor_shape"]["dim"]
+        out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
+        return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
+
+
+class Client:
+    """A synchronous client. Use as a context manager or call :meth:`close`.
+
+    ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` / ``host:8500`` (gRPC).
+    """
+
+    def __init__(self, url: str = "http://localhost:8501", *, model: str = "yolov5", protocol: str | None = None,
+                 mode: str = "server", version: int | None = None, label: str | None = None,
+                 timeout_s: float = 30.0, conf_threshold: float = 0.25, iou_threshold: float = 0.45,
+                 max_det: int = 300, classes: Sequence[int] | None = None, agnostic: bool = False,
+                 multi_label: bool = False) -> None:
+        proto, address = _split_url(url, protocol)
+        if proto not in PROTOCOLS:
+            raise InputError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
+        nms = NMSConfig(conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det,
+                        classes=tuple(classes) if classes is not None else None, agnostic=agnostic,
+                        multi_label=multi_label)
+        self._core = _Core(model=model, mode=mode, version=version, label=label, nms=nms)
+        self.protocol = proto
+        self.transport: RestTransport | GrpcTransport = (
+            RestTransport(address, timeout_s=timeout_s) if proto == "rest" else GrpcTransport(address, timeout_s=timeout_s)
+        )
+
+    @property
+    def mode(self) -> str:
+        return self._core.mode
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def status(self) -> dict[str, Any]:
+        return self.transport.status(self._core.target)
+
+    def metadata(self) -> dict[str, Any]:
+        return self.transport.metadata(self._core.target)
+
+    def detect(self, image: ImageInput, *, conf_threshold: float | None = None, iou_threshold: float | None = None,
+               max_det: int | None = None) -> Detections:
+        return self.detect_batch([image], conf_threshold=conf_threshold, iou_threshold=iou_threshold,
+                                 max_det=max_det)[0]
+
+    def detect_batch(self, images: Sequence[ImageInput], *, conf_threshold: float | None = None,
+                     iou_threshold: float | None = None, max_det: int | None = None) -> list[Detections]:
+        if not images:
+            return []
+        core = self._core
+        cfg = core.config(conf_threshold, iou_threshold, max_det)
+        prepared = [prepare(im) for im in images]
+        if core.mode == "server":
+            signature, inputs = core.server_request(prepared, cfg)
+            return core.server_response(self.transport.predict(core.target, signature, inputs), prepared, cfg)
+        self._ensure_facts()
+        canvases, plans = core.canvases(prepared)
+        predictions = self._raw(canvases)
+        return core.client_response(predictions, plans, prepared, cfg)
+
+    def _raw(self, canvases: np.ndarray) -> np.ndarray:
+        target = self._core.target
+        if isinstance(self.transport, RestTransport):
+            blobs = np.asarray([c.tobytes() for c in canvases], dtype=object)
+            out = self.transport.predict(target, "raw_bytes", {"images": blobs}, single_output="predictions_bytes")
+            from ._protos import messages, tensor_proto_to_ndarray
+
+            tensor_proto = messages().TensorProto
+            return np.stack([tensor_proto_to_ndarray(tensor_proto.FromString(b)) for b in out["predictions_bytes"]])
+        floats = canvases.astype(np.float32) / np.float32(255.0)
+        return self.transport.predict(target, "raw", {"images": floats}, single_output="predictions")["predictions"]
+
+    def _ensure_facts(self) -> None:
+        core = self._core
+        if core.facts is not None:
+            return
+        size_hw, nc = core.facts_from_metadata(self.metadata())
+        names = self.transport.predict(core.target, "class_names", {"class_ids": np.arange(nc, dtype=np.int32)},
+                                       single_output="class_names")
+        core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class AsyncClient:
+    """The asyncio twin of :class:`Client` (same arguments, same results).
+
+    Request building and parsing are the same code as :class:`Client`'s; the blocking
+    transport call runs in a worker thread so the event loop stays free.
+    """
+
+    def __init__(self, url: str = "http://localhost:8501", **kwargs: Any) -> None:
+        self._sync = Client(url, **kwargs)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._sync.close)
+
+    async def status(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._sync.status)
+
+    async def metadata(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._sync.metadata)
+
+    async def detect(self, image: ImageInput, **kwargs: Any) -> Detections:
+        return await asyncio.to_thread(self._sync.detect, image, **kwargs)
+
+    async def detect_batch(self, images: Sequence[ImageInput], **kwargs: Any) -> list[Detections]:
+        return await asyncio.to_thread(self._sync.detect_batch, images, **kwargs)

@@ -1,0 +1,138 @@
+"""``Detections``: one image's results as parallel numpy arrays, validated on construction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes in original-image pixels (``xyxy``), with confidence and class per row.
+
+    Index with a boolean mask, an integer array or a slice to get a new ``Detections``::
+
+        people = dets[dets.class_id == 0]
+        confident = dets[dets.confidence > 0.5]
+    """
+
+    xyxy: NDArray[np.float32]
+    confidence: NDArray[np.float32]
+    class_id: NDArray[np.int64]
+    class_name: NDArray[np.str_] = field(default_factory=lambda: np.zeros((0,), dtype=str))
+    image_size_hw: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) else \
+            np.zeros((0, 4), np.float32)
+        confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
+        n = len(xyxy)
+        names = np.asarray(self.class_name, dtype=str).reshape(-1)
+        if names.size == 0 and n:
+            names = np.asarray([str(c) for c in class_id], dtype=str)
+        for label, arr in (("confidence", confidence), ("class_id", class_id), ("class_name", names)):
+            if len(arr) != n:
+                raise ValueError(f"Detections: {label} has {len(arr)} rows, xyxy has {n}")
+        if n and not np.isfinite(xyxy).all():
+            raise ValueError("Detections: xyxy must be finite")
+        if n and ((xyxy[:, 2] < xyxy[:, 0]).any() or (xyxy[:, 3] < xyxy[:, 1]).any()):
+            raise ValueError("Detections: boxes must satisfy x1 <= x2 and y1 <= y2")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "confidence", confidence)
+        object.__setattr__(self, "class_id", class_id)
+        object.__setattr__(self, "class_name", names)
+
+    # -- constructors -------------------------------------------------------------
+    @classmethod
+    def empty(cls, image_size_hw: tuple[int, int] | None = None) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                   np.zeros(0, dtype=str), image_size_hw)
+
+    @classmethod
+    def from_serving_outputs(cls, outputs: dict[str, Any], index: int = 0, *,
+                             image_size_hw: tuple[int, int] | None = None) -> Detections:
+        """From ``serving_default``/``detect`` outputs (padded to max_det; ``num_detections`` counts)."""
+        n = int(np.asarray(outputs["num_detections"]).reshape(-1)[index])
+        names = np.asarray(outputs["class_names"])[index][:n]
+        return cls(
+            xyxy=np.asarray(outputs["boxes"], dtype=np.float32)[index][:n],
+            confidence=np.asarray(outputs["scores"], dtype=np.float32)[index][:n],
+            class_id=np.asarray(outputs["classes"])[index][:n],
+            class_name=np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in names], dtype=str),
+            image_size_hw=image_size_hw,
+        )
+
+    @classmethod
+    def from_arrays(cls, xyxy: Any, confidence: Any, class_id: Any, *, names: Sequence[str] | None = None,
+                    image_size_hw: tuple[int, int] | None = None) -> Detections:
+        class_id = np.asarray(class_id, dtype=np.int64).reshape(-1)
+        class_name = np.asarray([names[c] if names and 0 <= c < len(names) else str(c) for c in class_id], dtype=str)
+        return cls(xyxy, confidence, class_id, class_name, image_size_hw)
+
+    # -- container protocol --------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: Any) -> Detections:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], self.class_name[index],
+                          self.image_size_hw)
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self.xyxy[i], float(self.confidence[i]), int(self.class_id[i]), str(self.class_name[i])
+
+    # -- export --------------------------------------------------------------------
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {"xyxy": [round(float(v), 3) for v in box], "confidence": round(conf, 5), "class_id": cid,
+             "class_name": name}
+            for box, conf, cid, name in self
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dicts())
+
+    def to_coco(self, image_id: int | str, *, category_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """COCO results rows: ``bbox`` is ``[x, y, w, h]``; ``category_id`` maps through ``category_ids``."""
+        rows = []
+        for box, conf, cid, _ in self:
+            x1, y1, x2, y2 = (float(v) for v in box)
+            category = category_ids[cid] if category_ids is not None else cid
+            rows.append({"image_id": image_id, "category_id": int(category),
+                         "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                         "score": round(conf, 5)})
+        return rows
+
+    def annotate(self, image: Any, *, line_width: int | None = None) -> Any:
+        """Draw labelled boxes on a copy of ``image`` (PIL image or HWC RGB array); returns a PIL image."""
+        from PIL import Image, ImageDraw
+
+        canvas = image.copy() if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+        canvas = canvas.convert("RGB")
+        draw = ImageDraw.Draw(canvas)
+        width = line_width or max(2, round(sum(canvas.size) / 2 * 0.003))
+        for box, conf, cid, name in self:
+            color = _PALETTE[cid % len(_PALETTE)]
+            x1, y1, x2, y2 = (float(v) for v in box)
+            draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
+            label = f"{name} {conf:.2f}"
+            left, top, right, bottom = draw.textbbox((x1, y1), label)
+            text_h = bottom - top
+            y_text = y1 - text_h - 4 if y1 - text_h - 4 >= 0 else y1
+            draw.rectangle((x1, y_text, x1 + (right - left) + 4, y_text + text_h + 4), fill=color)
+            draw.text((x1 + 2, y_text + 1), label, fill=(255, 255, 255))
+        return canvas
+
+
+_PALETTE = [(255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10),
+            (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
+            (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
+            (255, 149, 200), (255, 55, 199)]
