@@ -65,12 +65,19 @@ def build_half_plus(path: Path, offset: float = 2.0) -> Path:
     return path
 
 
-def write_config(path: Path, models: list[tuple[str, Path]], *, policy: str = "latest { num_versions: 1 }",
-                 labels: dict[str, int] | None = None) -> Path:
+def write_config(
+    path: Path,
+    models: list[tuple[str, Path]],
+    *,
+    policy: str = "latest { num_versions: 1 }",
+    labels: dict[str, int] | None = None,
+) -> Path:
     blocks = []
     for name, base in models:
         label_text = "".join(f' version_labels {{ key: "{k}" value: {v} }}' for k, v in (labels or {}).items())
-        blocks.append(f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" '
-                      f"model_version_policy {{ {policy} }}{label_text} }}")
+        blocks.append(
+            f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" '
+            f"model_version_policy {{ {policy} }}{label_text} }}"
+        )
     path.write_text("model_config_list {\n" + "\n".join(blocks) + "\n}\n")
     return path

@@ -159,10 +159,11 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from . import serve_cmd
+    from . import detect_cmd, serve_cmd
 
     app.command("serve")(serve_cmd.serve)
     app.command("deploy")(serve_cmd.deploy)
+    app.command("detect")(detect_cmd.detect_command)
 
 
 _register()

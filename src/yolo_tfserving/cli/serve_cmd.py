@@ -47,11 +47,19 @@ def serve(
         from ..serving.server import ModelServer, ServerOptions
 
         options = ServerOptions(
-            port=port, rest_api_port=rest_api_port, rest_api_host=host, grpc_host=host, model_name=model_name,
-            model_base_path=model_base_path, model_config_file=model_config_file,
-            file_system_poll_wait_seconds=file_system_poll_wait_seconds, enable_batching=enable_batching,
-            batching_parameters_file=batching_parameters_file, monitoring_config_file=monitoring_config_file,
-            rest_api_timeout_in_ms=rest_api_timeout_in_ms, enable_model_warmup=enable_model_warmup,
+            port=port,
+            rest_api_port=rest_api_port,
+            rest_api_host=host,
+            grpc_host=host,
+            model_name=model_name,
+            model_base_path=model_base_path,
+            model_config_file=model_config_file,
+            file_system_poll_wait_seconds=file_system_poll_wait_seconds,
+            enable_batching=enable_batching,
+            batching_parameters_file=batching_parameters_file,
+            monitoring_config_file=monitoring_config_file,
+            rest_api_timeout_in_ms=rest_api_timeout_in_ms,
+            enable_model_warmup=enable_model_warmup,
         )
         ModelServer(options).serve_forever()
 
@@ -74,8 +82,18 @@ def deploy(
     with friendly_errors(reporter.error):
         from ..serving.deploy import deploy as write
 
-        paths = write(target, repo, out=out, model_name=model_name, image=image, replicas=replicas,
-                      max_replicas=max_replicas, namespace=namespace, cpu=cpu, memory=memory)
+        paths = write(
+            target,
+            repo,
+            out=out,
+            model_name=model_name,
+            image=image,
+            replicas=replicas,
+            max_replicas=max_replicas,
+            namespace=namespace,
+            cpu=cpu,
+            memory=memory,
+        )
         if json_output:
             reporter.data({"files": [str(p) for p in paths]})
         else:

@@ -105,27 +105,36 @@ class RestTransport:
 
     def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
         try:
-            response = self._client.request(method, path, content=body,
-                                            headers={"Content-Type": "application/json"} if body else None)
+            response = self._client.request(
+                method, path, content=body, headers={"Content-Type": "application/json"} if body else None
+            )
         except self._httpx.TimeoutException as exc:
-            raise ServerUnavailableError(f"timed out waiting for {self.url}{path}; raise timeout_s or check the "
-                                         "server's load") from exc
+            raise ServerUnavailableError(
+                f"timed out waiting for {self.url}{path}; raise timeout_s or check the server's load"
+            ) from exc
         except self._httpx.HTTPError as exc:
-            raise ServerUnavailableError(f"cannot reach the model server at {self.url} ({exc}); is it running? "
-                                         "start one with: yolo-tfserving serve --model_base_path ...") from exc
+            raise ServerUnavailableError(
+                f"cannot reach the model server at {self.url} ({exc}); is it running? "
+                "start one with: yolo-tfserving serve --model_base_path ..."
+            ) from exc
         self.last_request_bytes = len(body or b"")
         self.last_response_bytes = len(response.content)
         if response.status_code != 200:
             message = _rest_error_message(response)
             if response.status_code == 404:
-                raise ModelNotFoundError(f"model {target.describe()} is not served at {self.url}: {message}",
-                                         status=404, url=self.url)
-            raise RequestError(f"{self.url}{path} answered {response.status_code}: {message}",
-                               status=response.status_code, url=self.url)
+                raise ModelNotFoundError(
+                    f"model {target.describe()} is not served at {self.url}: {message}", status=404, url=self.url
+                )
+            raise RequestError(
+                f"{self.url}{path} answered {response.status_code}: {message}",
+                status=response.status_code,
+                url=self.url,
+            )
         return response.content
 
-    def predict(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *,
-                single_output: str = "output") -> dict[str, np.ndarray]:
+    def predict(
+        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
+    ) -> dict[str, np.ndarray]:
         body = encode_rest_inputs(inputs, signature_name)
         return decode_rest_outputs(self._call("POST", target.rest_path() + ":predict", target, body), single_output)
 
@@ -189,20 +198,23 @@ class GrpcTransport:
         except grpc.RpcError as exc:
             code = exc.code()
             details = exc.details() or code.name
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and \
-                    "queue" not in details:
-                raise ServerUnavailableError(f"cannot reach the model server at {self.url} ({code.name}: {details}); "
-                                             "is it running? start one with: yolo-tfserving serve ...") from exc
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and "queue" not in details:
+                raise ServerUnavailableError(
+                    f"cannot reach the model server at {self.url} ({code.name}: {details}); "
+                    "is it running? start one with: yolo-tfserving serve ..."
+                ) from exc
             if code == grpc.StatusCode.NOT_FOUND:
-                raise ModelNotFoundError(f"model {target.describe()} is not served at {self.url}: {details}",
-                                         status=code.name, url=self.url) from exc
+                raise ModelNotFoundError(
+                    f"model {target.describe()} is not served at {self.url}: {details}", status=code.name, url=self.url
+                ) from exc
             raise RequestError(f"{self.url} answered {code.name}: {details}", status=code.name, url=self.url) from exc
         self.last_request_bytes = request.ByteSize()
         self.last_response_bytes = response.ByteSize()
         return response
 
-    def predict(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *,
-                single_output: str = "output") -> dict[str, np.ndarray]:
+    def predict(
+        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
+    ) -> dict[str, np.ndarray]:
         request = self._msgs.PredictRequest()
         self._spec(request.model_spec, target, signature_name)
         for name, value in inputs.items():

@@ -40,7 +40,7 @@ class ModelFacts:
 
 def _split_url(url: str, protocol: str | None) -> tuple[str, str]:
     if url.startswith("grpc://"):
-        return "grpc", url[len("grpc://"):]
+        return "grpc", url[len("grpc://") :]
     if url.startswith(("http://", "https://")):
         return protocol or "rest", url
     if protocol == "grpc" or (protocol is None and url.rsplit(":", 1)[-1] == "8500"):
@@ -81,12 +81,16 @@ class _Core:
             "max_det": np.full(n, cfg.max_det, np.int32),
         }
 
-    def server_response(self, outputs: dict[str, np.ndarray], images: Sequence[PreparedImage],
-                        cfg: NMSConfig) -> list[Detections]:
+    def server_response(
+        self, outputs: dict[str, np.ndarray], images: Sequence[PreparedImage], cfg: NMSConfig
+    ) -> list[Detections]:
         missing = {"boxes", "scores", "classes", "class_names", "num_detections"} - set(outputs)
         if missing:
-            raise RequestError(f"the model's detection signature lacks outputs {sorted(missing)}; was it exported "
-                               "by yolo-tfserving? (use mode='client' for other exports)", status="")
+            raise RequestError(
+                f"the model's detection signature lacks outputs {sorted(missing)}; was it exported "
+                "by yolo-tfserving? (use mode='client' for other exports)",
+                status="",
+            )
         out = []
         for i, p in enumerate(images):
             dets = Detections.from_serving_outputs(outputs, i, image_size_hw=p.size_hw)
@@ -101,22 +105,25 @@ class _Core:
         boxes = [letterbox(p.rgb, self.facts.size_hw) for p in images]
         return np.stack([c for c, _ in boxes]), [plan for _, plan in boxes]
 
-    def client_response(self, predictions: np.ndarray, plans: list[Any], images: Sequence[PreparedImage],
-                        cfg: NMSConfig) -> list[Detections]:
+    def client_response(
+        self, predictions: np.ndarray, plans: list[Any], images: Sequence[PreparedImage], cfg: NMSConfig
+    ) -> list[Detections]:
         assert self.facts is not None
         out = []
         for pred, plan, p in zip(predictions, plans, images, strict=True):
             xyxy, scores, classes = non_max_suppression(pred, cfg)
-            out.append(Detections.from_arrays(unletterbox_xyxy(xyxy, plan), scores, classes,
-                                              names=self.facts.class_names, image_size_hw=p.size_hw))
+            out.append(
+                Detections.from_arrays(
+                    unletterbox_xyxy(xyxy, plan), scores, classes, names=self.facts.class_names, image_size_hw=p.size_hw
+                )
+            )
         return out
 
     def facts_from_metadata(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], int]:
         sigs = metadata["metadata"]["signature_def"]["signature_def"]
         raw = sigs.get("raw")
         if raw is None:
-            raise RequestError("the model has no 'raw' signature; client mode needs a yolo-tfserving export",
-                               status="")
+            raise RequestError("the model has no 'raw' signature; client mode needs a yolo-tfserving export", status="")
         dims = raw["inputs"]["images"]["tensor_shape"]["dim"]
         out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
         return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
@@ -128,21 +135,40 @@ class Client:
     ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` / ``host:8500`` (gRPC).
     """
 
-    def __init__(self, url: str = "http://localhost:8501", *, model: str = "yolov5", protocol: str | None = None,
-                 mode: str = "server", version: int | None = None, label: str | None = None,
-                 timeout_s: float = 30.0, conf_threshold: float = 0.25, iou_threshold: float = 0.45,
-                 max_det: int = 300, classes: Sequence[int] | None = None, agnostic: bool = False,
-                 multi_label: bool = False) -> None:
+    def __init__(
+        self,
+        url: str = "http://localhost:8501",
+        *,
+        model: str = "yolov5",
+        protocol: str | None = None,
+        mode: str = "server",
+        version: int | None = None,
+        label: str | None = None,
+        timeout_s: float = 30.0,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_det: int = 300,
+        classes: Sequence[int] | None = None,
+        agnostic: bool = False,
+        multi_label: bool = False,
+    ) -> None:
         proto, address = _split_url(url, protocol)
         if proto not in PROTOCOLS:
             raise InputError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
-        nms = NMSConfig(conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det,
-                        classes=tuple(classes) if classes is not None else None, agnostic=agnostic,
-                        multi_label=multi_label)
+        nms = NMSConfig(
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_det=max_det,
+            classes=tuple(classes) if classes is not None else None,
+            agnostic=agnostic,
+            multi_label=multi_label,
+        )
         self._core = _Core(model=model, mode=mode, version=version, label=label, nms=nms)
         self.protocol = proto
         self.transport: RestTransport | GrpcTransport = (
-            RestTransport(address, timeout_s=timeout_s) if proto == "rest" else GrpcTransport(address, timeout_s=timeout_s)
+            RestTransport(address, timeout_s=timeout_s)
+            if proto == "rest"
+            else GrpcTransport(address, timeout_s=timeout_s)
         )
 
     @property
@@ -164,13 +190,26 @@ class Client:
     def metadata(self) -> dict[str, Any]:
         return self.transport.metadata(self._core.target)
 
-    def detect(self, image: ImageInput, *, conf_threshold: float | None = None, iou_threshold: float | None = None,
-               max_det: int | None = None) -> Detections:
-        return self.detect_batch([image], conf_threshold=conf_threshold, iou_threshold=iou_threshold,
-                                 max_det=max_det)[0]
+    def detect(
+        self,
+        image: ImageInput,
+        *,
+        conf_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        max_det: int | None = None,
+    ) -> Detections:
+        return self.detect_batch([image], conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det)[
+            0
+        ]
 
-    def detect_batch(self, images: Sequence[ImageInput], *, conf_threshold: float | None = None,
-                     iou_threshold: float | None = None, max_det: int | None = None) -> list[Detections]:
+    def detect_batch(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        conf_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        max_det: int | None = None,
+    ) -> list[Detections]:
         if not images:
             return []
         core = self._core
@@ -201,8 +240,9 @@ class Client:
         if core.facts is not None:
             return
         size_hw, nc = core.facts_from_metadata(self.metadata())
-        names = self.transport.predict(core.target, "class_names", {"class_ids": np.arange(nc, dtype=np.int32)},
-                                       single_output="class_names")
+        names = self.transport.predict(
+            core.target, "class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, single_output="class_names"
+        )
         core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
 
 

@@ -28,8 +28,11 @@ class Detections:
     image_size_hw: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) else \
-            np.zeros((0, 4), np.float32)
+        xyxy = (
+            np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+            if np.size(self.xyxy)
+            else np.zeros((0, 4), np.float32)
+        )
         confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
         class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
         n = len(xyxy)
@@ -51,12 +54,18 @@ class Detections:
     # -- constructors -------------------------------------------------------------
     @classmethod
     def empty(cls, image_size_hw: tuple[int, int] | None = None) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
-                   np.zeros(0, dtype=str), image_size_hw)
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+            np.zeros(0, dtype=str),
+            image_size_hw,
+        )
 
     @classmethod
-    def from_serving_outputs(cls, outputs: dict[str, Any], index: int = 0, *,
-                             image_size_hw: tuple[int, int] | None = None) -> Detections:
+    def from_serving_outputs(
+        cls, outputs: dict[str, Any], index: int = 0, *, image_size_hw: tuple[int, int] | None = None
+    ) -> Detections:
         """From ``serving_default``/``detect`` outputs (padded to max_det; ``num_detections`` counts)."""
         n = int(np.asarray(outputs["num_detections"]).reshape(-1)[index])
         names = np.asarray(outputs["class_names"])[index][:n]
@@ -69,8 +78,15 @@ class Detections:
         )
 
     @classmethod
-    def from_arrays(cls, xyxy: Any, confidence: Any, class_id: Any, *, names: Sequence[str] | None = None,
-                    image_size_hw: tuple[int, int] | None = None) -> Detections:
+    def from_arrays(
+        cls,
+        xyxy: Any,
+        confidence: Any,
+        class_id: Any,
+        *,
+        names: Sequence[str] | None = None,
+        image_size_hw: tuple[int, int] | None = None,
+    ) -> Detections:
         class_id = np.asarray(class_id, dtype=np.int64).reshape(-1)
         class_name = np.asarray([names[c] if names and 0 <= c < len(names) else str(c) for c in class_id], dtype=str)
         return cls(xyxy, confidence, class_id, class_name, image_size_hw)
@@ -82,8 +98,9 @@ class Detections:
     def __getitem__(self, index: Any) -> Detections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], self.class_name[index],
-                          self.image_size_hw)
+        return Detections(
+            self.xyxy[index], self.confidence[index], self.class_id[index], self.class_name[index], self.image_size_hw
+        )
 
     def __iter__(self) -> Any:
         for i in range(len(self)):
@@ -92,8 +109,12 @@ class Detections:
     # -- export --------------------------------------------------------------------
     def to_dicts(self) -> list[dict[str, Any]]:
         return [
-            {"xyxy": [round(float(v), 3) for v in box], "confidence": round(conf, 5), "class_id": cid,
-             "class_name": name}
+            {
+                "xyxy": [round(float(v), 3) for v in box],
+                "confidence": round(conf, 5),
+                "class_id": cid,
+                "class_name": name,
+            }
             for box, conf, cid, name in self
         ]
 
@@ -106,9 +127,14 @@ class Detections:
         for box, conf, cid, _ in self:
             x1, y1, x2, y2 = (float(v) for v in box)
             category = category_ids[cid] if category_ids is not None else cid
-            rows.append({"image_id": image_id, "category_id": int(category),
-                         "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
-                         "score": round(conf, 5)})
+            rows.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(category),
+                    "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                    "score": round(conf, 5),
+                }
+            )
         return rows
 
     def annotate(self, image: Any, *, line_width: int | None = None) -> Any:
@@ -132,7 +158,25 @@ class Detections:
         return canvas
 
 
-_PALETTE = [(255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10),
-            (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
-            (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
-            (255, 149, 200), (255, 55, 199)]
+_PALETTE = [
+    (255, 56, 56),
+    (255, 157, 151),
+    (255, 112, 31),
+    (255, 178, 29),
+    (207, 210, 49),
+    (72, 249, 10),
+    (146, 204, 23),
+    (61, 219, 134),
+    (26, 147, 52),
+    (0, 212, 187),
+    (44, 153, 168),
+    (0, 194, 255),
+    (52, 69, 147),
+    (100, 115, 255),
+    (0, 24, 236),
+    (132, 56, 255),
+    (82, 0, 133),
+    (203, 56, 255),
+    (255, 149, 200),
+    (255, 55, 199),
+]

@@ -35,6 +35,8 @@ class PreparedImage:
 def prepare(image: ImageInput) -> PreparedImage:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if isinstance(image, PreparedImage):
+        return image
     if isinstance(image, np.ndarray):
         return _from_array(image)
     if isinstance(image, Image.Image):
@@ -50,8 +52,9 @@ def prepare(image: ImageInput) -> PreparedImage:
         data = bytes(image)
         label = "image bytes"
     else:
-        raise ImageError(f"unsupported image type {type(image).__name__}: pass a path, bytes, an HWC RGB array "
-                         "or a PIL image")
+        raise ImageError(
+            f"unsupported image type {type(image).__name__}: pass a path, bytes, an HWC RGB array or a PIL image"
+        )
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format

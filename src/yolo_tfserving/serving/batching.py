@@ -85,16 +85,21 @@ class BatchScheduler:
         self.batches_run = 0
         self.tasks_run = 0
 
-    def submit(self, key: Hashable, inputs: Mapping[str, np.ndarray],
-               run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def submit(
+        self,
+        key: Hashable,
+        inputs: Mapping[str, np.ndarray],
+        run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
         """Queue one task (each input batched along dim 0) and wait for its outputs."""
         sizes = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
         if len(sizes) != 1 or -1 in sizes:
             return run(dict(inputs))  # not batchable: run alone
         size = sizes.pop()
         if size > self.params.max_batch_size:
-            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
-                                   f"{self.params.max_batch_size}")
+            raise invalid_argument(
+                f"Task size {size} is larger than maximum input batch size {self.params.max_batch_size}"
+            )
         task = _Task(inputs=inputs, size=size)
         with self._cond:
             batch = self._open.get(key)
@@ -103,8 +108,9 @@ class BatchScheduler:
                 batch = None
             if batch is None:
                 if len(self._queue) + len(self._open) >= self.params.max_enqueued_batches:
-                    raise ServingStatusError(Code.UNAVAILABLE,
-                                             "The batch scheduling queue to which this task was submitted is full")
+                    raise ServingStatusError(
+                        Code.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full"
+                    )
                 batch = _Batch(key=key, run=run, opened=time.monotonic())
                 self._open[key] = batch
             batch.tasks.append(task)
@@ -159,9 +165,11 @@ class BatchScheduler:
                     for name, value in outputs.items():
                         if value.ndim == 0 or value.shape[0] != batch.size:
                             raise ServingStatusError(
-                                Code.INTERNAL, f"batched output {name} has shape {value.shape}; expected dim 0 "
-                                f"{batch.size} (the signature does not batch along dim 0)")
-                        part[name] = value[offset: offset + t.size]
+                                Code.INTERNAL,
+                                f"batched output {name} has shape {value.shape}; expected dim 0 "
+                                f"{batch.size} (the signature does not batch along dim 0)",
+                            )
+                        part[name] = value[offset : offset + t.size]
                     offset += t.size
                     t.future.set_result(part)
             self.batches_run += 1

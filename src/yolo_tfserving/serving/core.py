@@ -45,8 +45,9 @@ class PredictResult:
 
 
 class DataPlane:
-    def __init__(self, manager: ModelManager, *, batcher: BatchScheduler | None = None,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, manager: ModelManager, *, batcher: BatchScheduler | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics or Metrics()
@@ -64,29 +65,51 @@ class DataPlane:
             status = "INTERNAL"
             raise
         finally:
-            self.metrics.record_request(model=ref.name, api=api, entrypoint=entrypoint, status=status,
-                                        latency_us=(time.perf_counter() - start) * 1e6)
+            self.metrics.record_request(
+                model=ref.name,
+                api=api,
+                entrypoint=entrypoint,
+                status=status,
+                latency_us=(time.perf_counter() - start) * 1e6,
+            )
 
     # -- predict -------------------------------------------------------------------
     def signature_for(self, ref: ModelRef, signature_name: str | None) -> SignatureInfo:
         with self.manager.handle(ref.name, ref.version, ref.label) as servable:
             return servable.signature(signature_name)
 
-    def predict(self, ref: ModelRef, signature_name: str | None, inputs: Mapping[str, np.ndarray], *,
-                output_filter: list[str] | None = None, entrypoint: str = "REST") -> PredictResult:
-        with self._observe(ref, "predict", entrypoint), \
-                self.manager.handle(ref.name, ref.version, ref.label) as servable:
+    def predict(
+        self,
+        ref: ModelRef,
+        signature_name: str | None,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        output_filter: list[str] | None = None,
+        entrypoint: str = "REST",
+    ) -> PredictResult:
+        with (
+            self._observe(ref, "predict", entrypoint),
+            self.manager.handle(ref.name, ref.version, ref.label) as servable,
+        ):
             signature = servable.signature(signature_name)
             if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD, ""):
-                raise invalid_argument(f"Expected prediction signature method_name to be one of "
-                                       f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
-                                       f"Was: {signature.method_name}")
+                raise invalid_argument(
+                    f"Expected prediction signature method_name to be one of "
+                    f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
+                    f"Was: {signature.method_name}"
+                )
             outputs = self._run(servable, signature, inputs, output_filter)
-            return PredictResult(name=ref.name, version=servable.version, signature_name=signature.name,
-                                 outputs=outputs)
+            return PredictResult(
+                name=ref.name, version=servable.version, signature_name=signature.name, outputs=outputs
+            )
 
-    def _run(self, servable: Servable, signature: SignatureInfo, inputs: Mapping[str, np.ndarray],
-             output_filter: list[str] | None) -> dict[str, np.ndarray]:
+    def _run(
+        self,
+        servable: Servable,
+        signature: SignatureInfo,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: list[str] | None,
+    ) -> dict[str, np.ndarray]:
         start = time.perf_counter()
 
         def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -97,20 +120,24 @@ class DataPlane:
             outputs = self.batcher.submit(key, inputs, run)
         else:
             outputs = servable.run(signature, inputs, output_filter)
-        self.metrics.record_runtime(model=servable.name, api="predict",
-                                    latency_us=(time.perf_counter() - start) * 1e6)
+        self.metrics.record_runtime(model=servable.name, api="predict", latency_us=(time.perf_counter() - start) * 1e6)
         return outputs
 
     # -- classify / regress ----------------------------------------------------------
-    def classify(self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *,
-                 entrypoint: str = "REST") -> tuple[int, list[list[tuple[str, float]]]]:
+    def classify(
+        self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
+    ) -> tuple[int, list[list[tuple[str, float]]]]:
         """Serialized tf.Examples in; per example a list of (label, score)."""
-        with self._observe(ref, "classify", entrypoint), \
-                self.manager.handle(ref.name, ref.version, ref.label) as servable:
+        with (
+            self._observe(ref, "classify", entrypoint),
+            self.manager.handle(ref.name, ref.version, ref.label) as servable,
+        ):
             signature = servable.signature(signature_name)
             if signature.method_name != CLASSIFY_METHOD:
-                raise invalid_argument(f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
-                                       f"Was: {signature.method_name}")
+                raise invalid_argument(
+                    f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
+                    f"Was: {signature.method_name}"
+                )
             outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
             classes = outputs.get("classes")
             scores = outputs.get("scores")
@@ -122,21 +149,29 @@ class DataPlane:
                 row_scores = scores[i].reshape(-1) if scores is not None else None
                 row_classes = classes[i].reshape(-1) if classes is not None else None
                 count = len(row_scores) if row_scores is not None else len(row_classes)  # type: ignore[arg-type]
-                results.append([
-                    (row_classes[j].decode() if row_classes is not None else "",
-                     float(row_scores[j]) if row_scores is not None else 0.0)
-                    for j in range(count)
-                ])
+                results.append(
+                    [
+                        (
+                            row_classes[j].decode() if row_classes is not None else "",
+                            float(row_scores[j]) if row_scores is not None else 0.0,
+                        )
+                        for j in range(count)
+                    ]
+                )
             return servable.version, results
 
-    def regress(self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *,
-                entrypoint: str = "REST") -> tuple[int, list[float]]:
-        with self._observe(ref, "regress", entrypoint), \
-                self.manager.handle(ref.name, ref.version, ref.label) as servable:
+    def regress(
+        self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
+    ) -> tuple[int, list[float]]:
+        with (
+            self._observe(ref, "regress", entrypoint),
+            self.manager.handle(ref.name, ref.version, ref.label) as servable,
+        ):
             signature = servable.signature(signature_name)
             if signature.method_name != REGRESS_METHOD:
-                raise invalid_argument(f"Expected regression signature method_name to be {REGRESS_METHOD}. "
-                                       f"Was: {signature.method_name}")
+                raise invalid_argument(
+                    f"Expected regression signature method_name to be {REGRESS_METHOD}. Was: {signature.method_name}"
+                )
             outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
             values = outputs.get("outputs")
             if values is None:

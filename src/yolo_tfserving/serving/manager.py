@@ -27,8 +27,14 @@ log = logging.getLogger("yolo_tfserving.serving")
 
 # ModelVersionStatus.State
 START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
-STATE_NAMES = {0: "UNKNOWN", START: "START", LOADING: "LOADING", AVAILABLE: "AVAILABLE", UNLOADING: "UNLOADING",
-               END: "END"}
+STATE_NAMES = {
+    0: "UNKNOWN",
+    START: "START",
+    LOADING: "LOADING",
+    AVAILABLE: "AVAILABLE",
+    UNLOADING: "UNLOADING",
+    END: "END",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class VersionPolicy:
             return available
         if self.kind == "specific":
             return [v for v in available if v in self.versions]
-        return available[-self.num_versions:] if self.num_versions > 0 else []
+        return available[-self.num_versions :] if self.num_versions > 0 else []
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,14 @@ def parse_model_config(text: str, *, relative_to: Path | None = None) -> list[Mo
         base_path = Path(base)
         if not base_path.is_absolute() and relative_to is not None:
             base_path = relative_to / base_path
-        out.append(ModelConfig(name=name, base_path=base_path, policy=_policy(cfg.get("model_version_policy")),
-                               labels=_labels(cfg.get("version_labels"))))
+        out.append(
+            ModelConfig(
+                name=name,
+                base_path=base_path,
+                policy=_policy(cfg.get("model_version_policy")),
+                labels=_labels(cfg.get("version_labels")),
+            )
+        )
     names = [c.name for c in out]
     if len(set(names)) != len(names):
         raise InputError("model names in the config must be unique")
@@ -122,8 +134,14 @@ WarmUp = Callable[[Servable], int]
 class ModelManager:
     """Owns every model's versions; answers handle lookups for requests."""
 
-    def __init__(self, configs: list[ModelConfig], *, loader: Loader = Servable, warmup: WarmUp | None = None,
-                 poll_wait_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        configs: list[ModelConfig],
+        *,
+        loader: Loader = Servable,
+        warmup: WarmUp | None = None,
+        poll_wait_s: float = 1.0,
+    ) -> None:
         self._configs = {c.name: c for c in configs}
         self._loader = loader
         self._warmup = warmup
@@ -191,8 +209,9 @@ class ModelManager:
             log.error("failed to load %s version %d: %s", config.name, version, message)
             with self._lock:
                 state.state = END
-                state.error_code = getattr(exc, "code", Code.UNKNOWN) if isinstance(exc, ServingStatusError) \
-                    else Code.UNKNOWN
+                state.error_code = (
+                    getattr(exc, "code", Code.UNKNOWN) if isinstance(exc, ServingStatusError) else Code.UNKNOWN
+                )
                 state.error_message = message
                 self._lock.notify_all()
             return
@@ -287,13 +306,18 @@ class ModelManager:
 
     def available_servables(self) -> list[Servable]:
         with self._lock:
-            return [s.servable for v in self._versions.values() for s in v.values()
-                    if s.state == AVAILABLE and s.servable is not None]
+            return [
+                s.servable
+                for v in self._versions.values()
+                for s in v.values()
+                if s.state == AVAILABLE and s.servable is not None
+            ]
 
 
 def _copy(state: VersionState) -> VersionState:
-    return VersionState(version=state.version, state=state.state, error_code=state.error_code,
-                        error_message=state.error_message)
+    return VersionState(
+        version=state.version, state=state.state, error_code=state.error_code, error_message=state.error_message
+    )
 
 
 def _describe(name: str, version: int | None, label: str | None) -> str:

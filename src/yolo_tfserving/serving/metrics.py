@@ -61,8 +61,10 @@ class Metrics:
             lines.append("# TYPE :tensorflow:serving:request_count counter")
             for key, value in sorted(self._requests.items()):
                 lines.append(f":tensorflow:serving:request_count{{{_labels(key)}}} {value}")
-            for name, series in ((":tensorflow:serving:request_latency", self._latency),
-                                 (":tensorflow:serving:runtime_latency", self._runtime)):
+            for name, series in (
+                (":tensorflow:serving:request_latency", self._latency),
+                (":tensorflow:serving:runtime_latency", self._runtime),
+            ):
                 lines.append(f"# TYPE {name} histogram")
                 for key, hist in sorted(series.items()):
                     cumulative = 0

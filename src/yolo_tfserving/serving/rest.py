@@ -38,8 +38,15 @@ MAX_BODY_BYTES = 1 << 30
 class RestFrontEnd:
     """Owns the HTTP server thread; requests run on per-connection threads."""
 
-    def __init__(self, plane: DataPlane, *, host: str = "0.0.0.0", port: int = 8501,
-                 timeout_ms: int = 30000, metrics_path: str | None = None) -> None:
+    def __init__(
+        self,
+        plane: DataPlane,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 8501,
+        timeout_ms: int = 30000,
+        metrics_path: str | None = None,
+    ) -> None:
         self.plane = plane
         self.timeout_s = timeout_ms / 1000.0 if timeout_ms > 0 else None
         self.metrics_path = metrics_path
@@ -221,14 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             log.debug("client %s disconnected before the response", self.address_string())
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._respond("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._respond("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._respond("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._respond("DELETE")

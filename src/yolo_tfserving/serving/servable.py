@@ -75,8 +75,9 @@ class Servable:
             raise failed_precondition(f'Serving signature key "{key}" not found.')
         return info
 
-    def run(self, signature: SignatureInfo, inputs: Mapping[str, np.ndarray],
-            output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, signature: SignatureInfo, inputs: Mapping[str, np.ndarray], output_filter: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Validate ``inputs`` against the signature and run it."""
         tf = require("tensorflow")
         missing = set(signature.inputs) - set(inputs)
@@ -172,7 +173,9 @@ def _to_tensor(tf: Any, alias: str, value: np.ndarray, spec: TensorSpecInfo) -> 
                 raise invalid_argument(f"Expects arg[{alias}] to be {want.name} but {value.dtype.name} is provided")
             value = value.astype(want)
     if spec.shape is not None:
-        if len(spec.shape) != value.ndim or any(d is not None and d != v for d, v in zip(spec.shape, value.shape)):
+        if len(spec.shape) != value.ndim or any(
+            d is not None and d != v for d, v in zip(spec.shape, value.shape, strict=True)
+        ):
             shown = "[" + ",".join("?" if d is None else str(d) for d in spec.shape) + "]"
             raise invalid_argument(
                 f"input tensor '{alias}' has shape {list(value.shape)}, which is not compatible with the "

@@ -51,8 +51,10 @@ def model_configs(options: ServerOptions) -> list[ModelConfig]:
         if not base.is_dir():
             raise InputError(f"--model_base_path {base} is not a directory")
         return [ModelConfig(name=options.model_name or "default", base_path=base.resolve())]
-    raise InputError("Both server_model_config_file and model_base_path are empty; pass --model_base_path "
-                     "(with --model_name) or --model_config_file")
+    raise InputError(
+        "Both server_model_config_file and model_base_path are empty; pass --model_base_path "
+        "(with --model_name) or --model_config_file"
+    )
 
 
 def replay_warmup(servable: Servable) -> int:
@@ -91,16 +93,26 @@ class ModelServer:
             if options.batching_parameters_file:
                 params = BatchingParameters.from_file(Path(options.batching_parameters_file))
             self.batcher = BatchScheduler(params)
-        metrics_path = prometheus_path(Path(options.monitoring_config_file)) if options.monitoring_config_file \
-            else None
-        self.manager = ModelManager(configs, warmup=replay_warmup if options.enable_model_warmup else None,
-                                    poll_wait_s=options.file_system_poll_wait_seconds)
+        metrics_path = prometheus_path(Path(options.monitoring_config_file)) if options.monitoring_config_file else None
+        self.manager = ModelManager(
+            configs,
+            warmup=replay_warmup if options.enable_model_warmup else None,
+            poll_wait_s=options.file_system_poll_wait_seconds,
+        )
         self.plane = DataPlane(self.manager, batcher=self.batcher, metrics=self.metrics)
         from .rest import RestFrontEnd
 
-        self.rest = RestFrontEnd(self.plane, host=options.rest_api_host, port=options.rest_api_port,
-                                 timeout_ms=options.rest_api_timeout_in_ms, metrics_path=metrics_path) \
-            if options.rest_api_port else None
+        self.rest = (
+            RestFrontEnd(
+                self.plane,
+                host=options.rest_api_host,
+                port=options.rest_api_port,
+                timeout_ms=options.rest_api_timeout_in_ms,
+                metrics_path=metrics_path,
+            )
+            if options.rest_api_port
+            else None
+        )
         from .grpc_server import GrpcFrontEnd
 
         # --port 0 binds any free port (gRPC is always on, as in TF Serving); --rest_api_port 0 disables REST

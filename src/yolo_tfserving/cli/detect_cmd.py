@@ -1,0 +1,123 @@
+"""``detect``: images in, detections out (JSON / JSONL / COCO), annotated pictures on request.
+
+An unreadable image is reported on stderr and skipped; the rest are processed and the exit
+code says that something failed (1). A server that is down or a wrong model name stops the
+run with one line naming the URL/model and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._errors import friendly_errors
+from ._output import Reporter
+
+
+def detect_command(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders or globs")],
+    url: Annotated[str | None, typer.Option("--url", help="REST endpoint, e.g. http://localhost:8501")] = None,
+    grpc_target: Annotated[str | None, typer.Option("--grpc", help="gRPC endpoint, e.g. localhost:8500")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model name on the server")] = "yolov5",
+    version: Annotated[int | None, typer.Option("--version", help="Model version (default: latest)")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="server (in-graph) or client (local pre/post)")] = "server",
+    conf: Annotated[float, typer.Option("--conf", help="Confidence threshold")] = 0.25,
+    iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold")] = 0.45,
+    max_det: Annotated[int, typer.Option("--max-det", help="Maximum detections per image")] = 300,
+    classes: Annotated[list[int] | None, typer.Option("--classes", help="Keep only these class ids")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write results (and images) here instead of stdout")] = None,
+    save_images: Annotated[bool, typer.Option("--save-images", help="Write annotated pictures to --out")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="json, jsonl or coco")] = "json",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per request")] = 1,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per request")] = 60.0,
+) -> None:
+    """Detect objects in images through a TF Serving endpoint (ours or the real one)."""
+    reporter = Reporter(json_output=False)
+    with friendly_errors(reporter.error):
+        from .._errors import ImageError, InputError
+        from ..client import Client
+        from ..client.images import prepare
+        from ..client.inputs import expand_image_paths
+
+        if fmt not in ("json", "jsonl", "coco"):
+            raise InputError(f"--format must be json, jsonl or coco, got {fmt!r}")
+        if save_images and out is None:
+            raise InputError("--save-images needs --out DIR")
+        if url and grpc_target:
+            raise InputError("pass --url or --grpc, not both")
+        endpoint = f"grpc://{grpc_target}" if grpc_target else (url or "http://localhost:8501")
+        files = expand_image_paths(paths)
+        if not files:
+            raise InputError("no images found in the given paths")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        results: list[dict[str, Any]] = []
+        failed = 0
+        with (
+            Client(
+                endpoint,
+                model=model,
+                version=version,
+                mode=mode,
+                conf_threshold=conf,
+                iou_threshold=iou,
+                max_det=max_det,
+                classes=classes,
+                timeout_s=timeout_s,
+            ) as client,
+            reporter.progress("detect", total=len(files)) as advance,
+        ):
+            client.status()  # fail fast, with one line, when the server or model is wrong
+            for start in range(0, len(files), max(1, batch_size)):
+                chunk = files[start : start + max(1, batch_size)]
+                prepared = []
+                for path in chunk:
+                    try:
+                        prepared.append((path, prepare(path)))
+                    except ImageError as exc:
+                        failed += 1
+                        reporter.error(f"warning: skipped {path}: {exc}")
+                        advance()
+                if not prepared:
+                    continue
+                detections = client.detect_batch([p for _, p in prepared])
+                for (path, image), dets in zip(prepared, detections, strict=True):
+                    results.append(
+                        {"path": str(path), "image_id": path.stem, "size_hw": list(image.size_hw), "detections": dets}
+                    )
+                    if save_images and out is not None:
+                        dets.annotate(image.rgb).save(out / f"{path.stem}_det{_suffix(path)}")
+                    advance()
+        _write(results, fmt=fmt, out=out)
+        reporter.log(
+            f"{len(results)} images, {sum(len(r['detections']) for r in results)} detections"
+            + (f", {failed} failed" if failed else "")
+            + (f"; results in {out}" if out else "")
+        )
+        if failed:
+            raise SystemExit(1)
+
+
+def _suffix(path: Path) -> str:
+    return ".png" if path.suffix.lower() == ".png" else ".jpg"
+
+
+def _write(results: list[dict[str, Any]], *, fmt: str, out: Path | None) -> None:
+    if fmt == "coco":
+        rows = [row for r in results for row in r["detections"].to_coco(r["image_id"])]
+        text = json.dumps(rows)
+        name = "detections_coco.json"
+    else:
+        records = [
+            {"path": r["path"], "size_hw": r["size_hw"], "detections": r["detections"].to_dicts()} for r in results
+        ]
+        text = "\n".join(json.dumps(r) for r in records) if fmt == "jsonl" else json.dumps(records, indent=1)
+        name = "detections.jsonl" if fmt == "jsonl" else "detections.json"
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        (out / name).write_text(text + "\n")
