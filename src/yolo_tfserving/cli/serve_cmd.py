@@ -42,6 +42,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind (TF Serving binds 0.0.0.0)")] = "0.0.0.0",
 ) -> None:
     """Serve SavedModels with TF Serving's REST and gRPC contract (embedded server)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO chatter off; our log stays
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     with friendly_errors():
         from ..serving.server import ModelServer, ServerOptions

@@ -202,6 +202,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     front: RestFrontEnd
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     server_version = "TensorFlowServing-compatible (yolo-tfserving)"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
