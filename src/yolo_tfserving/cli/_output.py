@@ -68,10 +68,16 @@ class Reporter:
         if not self.interactive:
             yield lambda: None
             return
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
-            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=Console(file=sys.stderr),
         ) as bar:
             task = bar.add_task(label, total=total)
             yield lambda: bar.advance(task)

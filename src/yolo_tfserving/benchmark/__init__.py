@@ -1,0 +1,33 @@
+"""Load generation against a TF Serving endpoint (``yolo-tfserving bench``).
+
+    from yolo_tfserving.benchmark import BenchConfig, run_benchmark
+
+    result = run_benchmark(BenchConfig(url="http://localhost:8501", mode="server", concurrency=4, requests=200))
+    print(result.summary()["latency_ms"]["p50"])
+    result.write_csv("requests.csv")
+    result.plot("bench.png")  # needs the [bench] extra (matplotlib)
+"""
+
+from .loadgen import (
+    MODES,
+    BenchConfig,
+    BenchProgress,
+    BenchResult,
+    RequestRecord,
+    json_floats_body,
+    load_images,
+    run_benchmark,
+    synthetic_jpeg,
+)
+
+__all__ = [
+    "MODES",
+    "BenchConfig",
+    "BenchProgress",
+    "BenchResult",
+    "RequestRecord",
+    "json_floats_body",
+    "load_images",
+    "run_benchmark",
+    "synthetic_jpeg",
+]
