@@ -68,3 +68,32 @@ def save_yolov5_checkpoint(net: Any, path: Path, *, half: bool = True, key: str 
     with yolov5_class_paths():
         torch.save({"epoch": -1, "best_fitness": None, key: net, "optimizer": None, "date": "test", **extra}, path)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(**options: Any) -> Iterator[Any]:
+    """The embedded server on free loopback ports (REST and gRPC), stopped on exit."""
+    from yolo_tfserving.serving.server import ModelServer, ServerOptions
+
+    defaults: dict[str, Any] = {
+        "port": free_port(),
+        "rest_api_port": free_port(),
+        "rest_api_host": "127.0.0.1",
+        "grpc_host": "127.0.0.1",
+        "file_system_poll_wait_seconds": 0,
+    }
+    server = ModelServer(ServerOptions(**{**defaults, **options}))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import free_port, running_server
 from yolo_tfserving import Client, Detections, ImageError, ModelNotFoundError, ServerUnavailableError
 from yolo_tfserving.client.images import prepare
 
@@ -87,34 +87,15 @@ def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
 
 
 # -- against a served model -----------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[Any]:
     pytest.importorskip("tensorflow")
     from yolo_tfserving.export.pipeline import ExportOptions, export_model
-    from yolo_tfserving.serving.server import ModelServer, ServerOptions
 
     out = tmp_path_factory.mktemp("client-repo")
     export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
-    server = ModelServer(
-        ServerOptions(
-            port=_free_port(),
-            rest_api_port=_free_port(),
-            rest_api_host="127.0.0.1",
-            grpc_host="127.0.0.1",
-            model_name="yolov5",
-            model_base_path=str(out / "yolov5"),
-            file_system_poll_wait_seconds=0,
-        )
-    )
-    server.start()
-    yield server
-    server.stop()
+    with running_server(model_name="yolov5", model_base_path=str(out / "yolov5")) as server:
+        yield server
 
 
 def _images() -> list[np.ndarray]:
@@ -176,7 +157,7 @@ def test_async_client(served: Any) -> None:
 
 def test_errors_name_the_server_and_model(served: Any) -> None:
     with (
-        Client(f"http://127.0.0.1:{_free_port()}", timeout_s=2) as down,
+        Client(f"http://127.0.0.1:{free_port()}", timeout_s=2) as down,
         pytest.raises(ServerUnavailableError, match=r"cannot reach the model server at http://127\.0\.0\.1"),
     ):
         down.detect(_images()[0])

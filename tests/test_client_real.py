@@ -3,7 +3,6 @@ client pipeline matches an independent PyTorch reference with YOLOv5's semantics
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,38 +10,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from helpers import coco128_images
+from helpers import coco128_images, running_server
 from yolo_tfserving import Client, Detections
 from yolo_tfserving.export.parity import match_detections
 
 pytestmark = pytest.mark.shared
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def real_server(real_export: Any) -> Iterator[Any]:
-    from yolo_tfserving.serving.server import ModelServer, ServerOptions
-
     out, _ = real_export
-    server = ModelServer(
-        ServerOptions(
-            port=_free_port(),
-            rest_api_port=_free_port(),
-            rest_api_host="127.0.0.1",
-            grpc_host="127.0.0.1",
-            model_name="yolov5",
-            model_base_path=str(out / "yolov5"),
-            file_system_poll_wait_seconds=0,
-        )
-    )
-    server.start()
-    yield server
-    server.stop()
+    with running_server(model_name="yolov5", model_base_path=str(out / "yolov5")) as server:
+        yield server
 
 
 def _as_tuple(d: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

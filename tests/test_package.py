@@ -21,15 +21,19 @@ def test_all_is_curated_and_resolvable() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, yolo_tfserving; from yolo_tfserving import Client, Detections; "
-            "heavy = [m for m in ('tensorflow', 'torch', 'onnx', 'grpc') if m in sys.modules]; "
-            "print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, yolo_tfserving; from yolo_tfserving import Client, Detections; "
+        "heavy = [m for m in ('tensorflow', 'torch', 'onnx', 'grpc') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_public_error_derives_from_the_base() -> None:
-    errors = [getattr(_errors, n) for n in dir(_errors) if n.endswith("Error") and isinstance(getattr(_errors, n), type)]
+    errors = [
+        getattr(_errors, n) for n in dir(_errors) if n.endswith("Error") and isinstance(getattr(_errors, n), type)
+    ]
     assert len(errors) >= 12
     assert all(issubclass(e, _errors.YoloTFServingError) for e in errors)
     assert issubclass(_errors.ModelNotFoundError, _errors.RequestError)

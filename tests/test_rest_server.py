@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,14 +18,9 @@ import pytest
 pytest.importorskip("tensorflow")
 httpx = pytest.importorskip("httpx")
 
+from helpers import free_port  # noqa: E402
 from tf_models import build_half_plus, write_config  # noqa: E402
 from yolo_tfserving.serving.server import ModelServer, ServerOptions  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(**kwargs: Any) -> ModelServer:
