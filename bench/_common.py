@@ -69,9 +69,23 @@ class ServerProcess:
         import sys
 
         self.rest_port, self.grpc_port = free_port(), free_port()
-        cmd = [sys.executable, "-m", "yolo_tfserving.cli", "serve", "--model_name", name, "--model_base_path",
-               str(model_base_path), "--rest_api_port", str(self.rest_port), "--port", str(self.grpc_port),
-               "--host", "127.0.0.1", *(extra or [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "yolo_tfserving.cli",
+            "serve",
+            "--model_name",
+            name,
+            "--model_base_path",
+            str(model_base_path),
+            "--rest_api_port",
+            str(self.rest_port),
+            "--port",
+            str(self.grpc_port),
+            "--host",
+            "127.0.0.1",
+            *(extra or []),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.name = name
 

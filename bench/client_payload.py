@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, p95, sample_image, time_ms  # noqa: E402
+from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, p95, sample_image, time_ms
 
 
 def json_floats_detect(client: object, image: Path) -> tuple[int, int]:
@@ -77,14 +77,19 @@ def run(weights: Path, image: Path, repeats: int) -> dict[str, object]:
                 with Client(url, mode="server" if mode == "json-floats" else mode) as client:
                     if mode == "json-floats":
                         sizes = json_floats_detect(client, image)
-                        times = time_ms(lambda c=client: json_floats_detect(c, image), repeats=max(5, repeats // 4),
-                                        warmup=1)
+                        times = time_ms(
+                            lambda c=client: json_floats_detect(c, image), repeats=max(5, repeats // 4), warmup=1
+                        )
                     else:
                         client.detect(image)
                         times = time_ms(lambda c=client: c.detect(image), repeats=repeats)
                         sizes = (client.transport.last_request_bytes, client.transport.last_response_bytes)
-                rows[label] = {"request_bytes": sizes[0], "response_bytes": sizes[1], "median_ms": median(times),
-                               "p95_ms": p95(times)}
+                rows[label] = {
+                    "request_bytes": sizes[0],
+                    "response_bytes": sizes[1],
+                    "median_ms": median(times),
+                    "p95_ms": p95(times),
+                }
     pred = _real_prediction(weights, image)  # the model's own (25200, 85) output on this image
     nms_ms = median(time_ms(lambda: non_max_suppression(pred, NMSConfig()), repeats=50))
     base = rows["rest json-floats (original write-up)"]["median_ms"]
@@ -99,13 +104,20 @@ def run(weights: Path, image: Path, repeats: int) -> dict[str, object]:
 def to_markdown(res: dict[str, object]) -> str:
     rows = res["rows"]
     assert isinstance(rows, dict)
-    lines = [f"End to end per image, yolov5n 640, image {res['image']} ({res['machine']}).", "",
-             "| request | request bytes | response bytes | median ms | p95 ms | speed-up vs JSON floats |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"End to end per image, yolov5n 640, image {res['image']} ({res['machine']}).",
+        "",
+        "| request | request bytes | response bytes | median ms | p95 ms | speed-up vs JSON floats |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for k, v in rows.items():
-        lines.append(f"| {k} | {v['request_bytes']:,} | {v['response_bytes']:,} | {v['median_ms']:.1f} | "
-                     f"{v['p95_ms']:.1f} | {v['speedup_vs_json_floats']:.2f}x |")
-    lines.append(f"\nClient-side NMS on a (25200, 85) prediction: {res['client_nms_25200x85_median_ms']:.2f} ms median.")
+        lines.append(
+            f"| {k} | {v['request_bytes']:,} | {v['response_bytes']:,} | {v['median_ms']:.1f} | "
+            f"{v['p95_ms']:.1f} | {v['speedup_vs_json_floats']:.2f}x |"
+        )
+    lines.append(
+        f"\nClient-side NMS on a (25200, 85) prediction: {res['client_nms_25200x85_median_ms']:.2f} ms median."
+    )
     return "\n".join(lines)
 
 

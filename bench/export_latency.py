@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, machine, median, sample_image, time_ms  # noqa: E402
+from _common import REAL_WEIGHTS, machine, median, sample_image, time_ms
 
 
 def run(weights: Path, image: Path | None, repeats: int) -> dict[str, object]:
@@ -52,8 +52,9 @@ def run(weights: Path, image: Path | None, repeats: int) -> dict[str, object]:
 
         model = load_checkpoint(weights).model
         torch.set_num_threads(os.cpu_count() or 1)
-        session = ort.InferenceSession(str(result.version_dir / "assets.extra" / "model.onnx"),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(result.version_dir / "assets.extra" / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
         loaded = tf.saved_model.load(str(result.version_dir))
         raw = loaded.signatures["raw"]
         serving = loaded.signatures["serving_default"]

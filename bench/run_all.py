@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REAL_WEIGHTS, ROOT, machine, sample_image  # noqa: E402
+from _common import REAL_WEIGHTS, ROOT, machine, sample_image
 
 SECTIONS = [
     ("Backends in-process (issue 2)", "export_latency", {"repeats": 30}),

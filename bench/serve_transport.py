@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, sample_image, time_ms  # noqa: E402
+from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, sample_image, time_ms
 
 
 def _jpeg(image: Path | None) -> bytes:
@@ -49,8 +49,9 @@ def latency(model_dir: Path, data: bytes, repeats: int) -> dict[str, float]:
         import grpc
 
         http = httpx.Client(base_url=server.rest_url, timeout=60)
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}",
-                                        options=[("grpc.max_receive_message_length", -1)])
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{server.grpc_port}", options=[("grpc.max_receive_message_length", -1)]
+        )
         stub = _protos.prediction_stub(channel)
         request = _protos.messages().PredictRequest()
         request.model_spec.name = "yolov5"
@@ -65,8 +66,11 @@ def latency(model_dir: Path, data: bytes, repeats: int) -> dict[str, float]:
             stub.Predict(request, timeout=60)
 
         for _ in range(2):  # interleaved rounds
-            for name, fn in (("in_process", lambda: serving(images=batch)["num_detections"].numpy()),
-                             ("rest_b64_jpeg", rest), ("grpc", grpc_call)):
+            for name, fn in (
+                ("in_process", lambda: serving(images=batch)["num_detections"].numpy()),
+                ("rest_b64_jpeg", rest),
+                ("grpc", grpc_call),
+            ):
                 rows.setdefault(name, []).extend(time_ms(fn, repeats=repeats // 2))
         http.close()
         channel.close()
@@ -85,7 +89,7 @@ def throughput(model_dir: Path, data: bytes, seconds: float, batching_file: Path
             lock = threading.Lock()
             stop = time.perf_counter() + seconds
 
-            def worker() -> None:
+            def worker(stop: float = stop, lock: threading.Lock = lock, done: list[int] = done) -> None:
                 with httpx.Client(base_url=s.rest_url, timeout=60) as c:
                     c.post("/v1/models/yolov5:predict", content=body)  # connection set up
                     while time.perf_counter() < stop:
@@ -108,8 +112,10 @@ def run(weights: Path, image: Path | None, repeats: int, seconds: float) -> dict
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = export_once(weights, Path(tmp))
         batching = Path(tmp) / "batching.txt"
-        batching.write_text("max_batch_size { value: 8 }\nbatch_timeout_micros { value: 5000 }\n"
-                            "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 64 }\n")
+        batching.write_text(
+            "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 5000 }\n"
+            "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 64 }\n"
+        )
         lat = latency(model_dir, data, repeats)
         thr = throughput(model_dir, data, seconds, batching)
         thr_off = throughput(model_dir, data, seconds, None)
@@ -121,7 +127,9 @@ def run(weights: Path, image: Path | None, repeats: int, seconds: float) -> dict
         "throughput_images_per_s": {k: round(v, 2) for k, v in thr.items()},
         "throughput_ratio_to_1_client": {k: round(v / thr["clients_1"], 3) for k, v in thr.items()},
         "throughput_batching_off_images_per_s": {k: round(v, 2) for k, v in thr_off.items()},
-        "throughput_batching_off_ratio_to_1_client": {k: round(v / thr_off["clients_1"], 3) for k, v in thr_off.items()},
+        "throughput_batching_off_ratio_to_1_client": {
+            k: round(v / thr_off["clients_1"], 3) for k, v in thr_off.items()
+        },
     }
 
 
@@ -129,14 +137,22 @@ def to_markdown(res: dict[str, object]) -> str:
     med, ratio = res["median_ms"], res["ratio_to_in_process"]
     thr, tratio = res["throughput_images_per_s"], res["throughput_ratio_to_1_client"]
     assert isinstance(med, dict) and isinstance(ratio, dict) and isinstance(thr, dict) and isinstance(tratio, dict)
-    lines = [f"`serving_default`, yolov5n 640, image {res['image']} ({res['machine']}).", "",
-             "| path | median ms | vs in-process |", "|---|---:|---:|"]
+    lines = [
+        f"`serving_default`, yolov5n 640, image {res['image']} ({res['machine']}).",
+        "",
+        "| path | median ms | vs in-process |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {k} | {med[k]:.1f} | {ratio[k]:.2f}x |" for k in med]
     off, oratio = res["throughput_batching_off_images_per_s"], res["throughput_batching_off_ratio_to_1_client"]
     assert isinstance(off, dict) and isinstance(oratio, dict)
-    lines += ["", "Throughput over REST (b64 JPEG), batching on (max_batch_size 8, timeout 5 ms) and off:", "",
-              "| concurrent clients | batching on, images/s | vs 1 client | batching off, images/s | vs 1 client |",
-              "|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "Throughput over REST (b64 JPEG), batching on (max_batch_size 8, timeout 5 ms) and off:",
+        "",
+        "| concurrent clients | batching on, images/s | vs 1 client | batching off, images/s | vs 1 client |",
+        "|---|---:|---:|---:|---:|",
+    ]
     lines += [f"| {k.split('_')[1]} | {thr[k]:.1f} | {tratio[k]:.2f}x | {off[k]:.1f} | {oratio[k]:.2f}x |" for k in thr]
     return "\n".join(lines)
 
