@@ -159,12 +159,13 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from . import bench_cmd, detect_cmd, serve_cmd
+    from . import bench_cmd, detect_cmd, eval_cmd, serve_cmd
 
     app.command("serve")(serve_cmd.serve)
     app.command("deploy")(serve_cmd.deploy)
     app.command("detect")(detect_cmd.detect_command)
     app.command("bench")(bench_cmd.bench_command)
+    app.command("eval")(eval_cmd.eval_command)
 
 
 _register()
