@@ -171,8 +171,27 @@ def _register() -> None:
 _register()
 
 
+# TF Serving's boolean flags are often written --flag=true / --flag=false (absl style).
+_ABSL_BOOLEAN_FLAGS = ("enable_batching", "enable_model_warmup")
+
+
+def normalize_absl_booleans(argv: list[str]) -> list[str]:
+    """``--enable_batching=true`` -> ``--enable_batching``; ``=false`` -> ``--noenable_batching``."""
+    out = []
+    for arg in argv:
+        name, _, value = arg.partition("=")
+        if value and name.lstrip("-") in _ABSL_BOOLEAN_FLAGS:
+            if value.lower() in ("true", "1", "yes"):
+                arg = name
+            elif value.lower() in ("false", "0", "no"):
+                arg = "--no" + name.lstrip("-")
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    argv = normalize_absl_booleans(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=argv, prog_name="yolo-tfserving")
     except SystemExit as exc:
