@@ -43,18 +43,27 @@ def run(weights: Path, image: Path | None = None, **_: object) -> dict[str, obje
                     backend.close()
                 rows[name] = {"map50_95": result.map50_95, "map50": result.map50, "seconds": result.seconds}
     base = rows["torch"]["map50_95"]
-    return {"machine": machine(), "images": len(dataset.images),
-            "rows": {k: {**v, "delta_map50_95": v["map50_95"] - base} for k, v in rows.items()}}
+    return {
+        "machine": machine(),
+        "images": len(dataset.images),
+        "rows": {k: {**v, "delta_map50_95": v["map50_95"] - base} for k, v in rows.items()},
+    }
 
 
 def to_markdown(res: dict[str, object]) -> str:
     rows = res["rows"]
     assert isinstance(rows, dict)
-    lines = [f"coco128 ({res['images']} images), yolov5n 640, val.py settings (conf 0.001, IoU 0.6, multi-label, "
-             "max_det 300); served paths use client mode.", "",
-             "| backend | mAP50-95 | mAP50 | delta mAP50-95 vs PyTorch | seconds |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {k} | {v['map50_95']:.5f} | {v['map50']:.5f} | {v['delta_map50_95']:+.5f} | {v['seconds']:.1f} |"
-              for k, v in rows.items()]
+    lines = [
+        f"coco128 ({res['images']} images), yolov5n 640, val.py settings (conf 0.001, IoU 0.6, multi-label, "
+        "max_det 300); served paths use client mode.",
+        "",
+        "| backend | mAP50-95 | mAP50 | delta mAP50-95 vs PyTorch | seconds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {k} | {v['map50_95']:.5f} | {v['map50']:.5f} | {v['delta_map50_95']:+.5f} | {v['seconds']:.1f} |"
+        for k, v in rows.items()
+    ]
     return "\n".join(lines)
 
 

@@ -52,9 +52,17 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> I
 
     out = tmp_path_factory.mktemp("bench-repo")
     export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
-    server = ModelServer(ServerOptions(port=0, rest_api_port=_free_port(), rest_api_host="127.0.0.1",
-                                       grpc_host="127.0.0.1", model_name="yolov5",
-                                       model_base_path=str(out / "yolov5"), file_system_poll_wait_seconds=0))
+    server = ModelServer(
+        ServerOptions(
+            port=0,
+            rest_api_port=_free_port(),
+            rest_api_host="127.0.0.1",
+            grpc_host="127.0.0.1",
+            model_name="yolov5",
+            model_base_path=str(out / "yolov5"),
+            file_system_poll_wait_seconds=0,
+        )
+    )
     server.start()
     yield server
     server.stop()
@@ -122,8 +130,9 @@ def test_json_floats_payload_dwarfs_the_image(served: Any, small_jpeg: Path) -> 
     """The point of the comparison: the float JSON request is far bigger than the encoded image."""
     sizes = {}
     for mode in ("server", "json-floats"):
-        result = run_benchmark(BenchConfig(url=rest_url(served), mode=mode, concurrency=2, requests=6,
-                                           images=[small_jpeg]))
+        result = run_benchmark(
+            BenchConfig(url=rest_url(served), mode=mode, concurrency=2, requests=6, images=[small_jpeg])
+        )
         sizes[mode] = check_ok_run(result, 6)["request_bytes_mean"]
     assert sizes["json-floats"] > 20 * sizes["server"], sizes
     assert sizes["json-floats"] > 3 * 64 * 64 * 5  # >= 5 characters per float of the 1x3x64x64 input
@@ -132,8 +141,9 @@ def test_json_floats_payload_dwarfs_the_image(served: Any, small_jpeg: Path) -> 
 def test_round_robin_over_images(served: Any, small_jpeg: Path) -> None:
     from yolo_tfserving.benchmark import synthetic_jpeg
 
-    result = run_benchmark(BenchConfig(url=rest_url(served), concurrency=2, requests=6,
-                                       images=[small_jpeg, synthetic_jpeg()]))
+    result = run_benchmark(
+        BenchConfig(url=rest_url(served), concurrency=2, requests=6, images=[small_jpeg, synthetic_jpeg()])
+    )
     check_ok_run(result, 6)
     assert sorted(r.image for r in result.records) == [0, 0, 0, 1, 1, 1]
     assert result.summary()["images"] == 2
@@ -142,8 +152,9 @@ def test_round_robin_over_images(served: Any, small_jpeg: Path) -> None:
 def test_duration_stops_in_time(served: Any) -> None:
     seen: list[Any] = []
     start = time.perf_counter()
-    result = run_benchmark(BenchConfig(url=rest_url(served), concurrency=2, duration_s=1.0, warmup=0),
-                           progress=seen.append)
+    result = run_benchmark(
+        BenchConfig(url=rest_url(served), concurrency=2, duration_s=1.0, warmup=0), progress=seen.append
+    )
     elapsed = time.perf_counter() - start
     assert elapsed < 10
     assert result.records and all(r.ok for r in result.records)
@@ -165,8 +176,7 @@ def test_interrupt_returns_what_was_measured(served: Any) -> None:
 
 
 def test_json_floats_caps_the_images_it_holds(served: Any, small_jpeg: Path) -> None:
-    result = run_benchmark(BenchConfig(url=rest_url(served), mode="json-floats", requests=2,
-                                       images=[small_jpeg] * 9))
+    result = run_benchmark(BenchConfig(url=rest_url(served), mode="json-floats", requests=2, images=[small_jpeg] * 9))
     check_ok_run(result, 2)
     s = result.summary()
     assert s["images"] == 8 and any("first 8 of 9" in n for n in s["notes"])
@@ -175,8 +185,19 @@ def test_json_floats_caps_the_images_it_holds(served: Any, small_jpeg: Path) -> 
 # -- the command: outputs ----------------------------------------------------------------------
 def test_cli_json_csv_and_plot(served: Any, tmp_path: Path) -> None:
     csv_path, png = tmp_path / "requests.csv", tmp_path / "bench.png"
-    result = invoke("--url", rest_url(served), "--requests", "6", "--concurrency", "2", "--json",
-                    "--csv", str(csv_path), "--plot", str(png))
+    result = invoke(
+        "--url",
+        rest_url(served),
+        "--requests",
+        "6",
+        "--concurrency",
+        "2",
+        "--json",
+        "--csv",
+        str(csv_path),
+        "--plot",
+        str(png),
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["requests"] == 6 and summary["ok"] == 6 and summary["errors"] == 0
@@ -219,8 +240,22 @@ def test_server_down_all_errors_library() -> None:
 def test_server_down_cli(tmp_path: Path, mode: str) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     csv_path, png = tmp_path / "r.csv", tmp_path / "r.png"
-    result = invoke("--url", url, "--mode", mode, "--requests", "4", "--concurrency", "2", "--timeout", "5",
-                    "--csv", str(csv_path), "--plot", str(png))
+    result = invoke(
+        "--url",
+        url,
+        "--mode",
+        mode,
+        "--requests",
+        "4",
+        "--concurrency",
+        "2",
+        "--timeout",
+        "5",
+        "--csv",
+        str(csv_path),
+        "--plot",
+        str(png),
+    )
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "Benchmark" in result.stdout and "0 ok, 4 errors" in result.stdout  # the table still prints
@@ -299,12 +334,24 @@ def test_undecodable_image_fails_before_the_run(tmp_path: Path) -> None:
 
 # -- results without a server ---------------------------------------------------------------------
 def test_summary_csv_and_plot_from_records(tmp_path: Path) -> None:
-    records = [RequestRecord(start_s=i * 0.4, latency_ms=10.0 + i, request_bytes=100, response_bytes=50, ok=True)
-               for i in range(10)]
-    records.append(RequestRecord(start_s=1.5, latency_ms=5000.0, request_bytes=0, response_bytes=0, ok=False,
-                                 error="timed out, with a comma", timeout=True))
-    result = BenchResult(config=BenchConfig(requests=11, concurrency=3), protocol="rest", records=records,
-                         wall_s=6.5, images=1)
+    records = [
+        RequestRecord(start_s=i * 0.4, latency_ms=10.0 + i, request_bytes=100, response_bytes=50, ok=True)
+        for i in range(10)
+    ]
+    records.append(
+        RequestRecord(
+            start_s=1.5,
+            latency_ms=5000.0,
+            request_bytes=0,
+            response_bytes=0,
+            ok=False,
+            error="timed out, with a comma",
+            timeout=True,
+        )
+    )
+    result = BenchResult(
+        config=BenchConfig(requests=11, concurrency=3), protocol="rest", records=records, wall_s=6.5, images=1
+    )
     s = result.summary()
     assert s["requests"] == 11 and s["ok"] == 10 and s["errors"] == 1 and s["timeouts"] == 1
     assert s["latency_ms"]["p50"] == pytest.approx(14.5) and s["latency_ms"]["mean"] == pytest.approx(14.5)

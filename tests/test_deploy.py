@@ -40,8 +40,9 @@ K8S_VERSIONS = ["1.27.0", kubernetes_validate.utils.latest_version()]
 FLAGS = ["--enable_batching", "--enable_model_warmup=true"]
 
 
-def make_repo(root: Path, name: str = "yolov5", versions: dict[int, str | None] | None = None,
-              *, configs: bool = True) -> Path:
+def make_repo(
+    root: Path, name: str = "yolov5", versions: dict[int, str | None] | None = None, *, configs: bool = True
+) -> Path:
     """A model repository as ``export`` lays it out, with dummy SavedModels (no TensorFlow needed)."""
     repo = root / "repo"
     for version, tf_version in (versions or {1: "2.19.0"}).items():
@@ -69,8 +70,10 @@ def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- KServe schema (from the CRD)
 
-_QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
-                     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+_QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 _QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": _QUANTITY_PATTERN}]}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -88,8 +91,12 @@ _VOLUME_MOUNT = {
     "additionalProperties": False,
     "required": ["mountPath", "name"],
     "properties": {
-        "mountPath": {"type": "string"}, "mountPropagation": {"type": "string"}, "name": {"type": "string"},
-        "readOnly": {"type": "boolean"}, "recursiveReadOnly": {"type": "string"}, "subPath": {"type": "string"},
+        "mountPath": {"type": "string"},
+        "mountPropagation": {"type": "string"},
+        "name": {"type": "string"},
+        "readOnly": {"type": "boolean"},
+        "recursiveReadOnly": {"type": "string"},
+        "subPath": {"type": "string"},
         "subPathExpr": {"type": "string"},
     },
 }
@@ -98,22 +105,42 @@ _TFSERVING = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "args": _STRINGS, "command": _STRINGS, "env": {"type": "array"}, "envFrom": {"type": "array"},
-        "image": {"type": "string"}, "imagePullPolicy": {"type": "string"}, "lifecycle": {"type": "object"},
-        "livenessProbe": {"type": "object"}, "name": {"type": "string"}, "ports": {"type": "array"},
-        "protocolVersion": {"type": "string"}, "readinessProbe": {"type": "object"},
-        "resizePolicy": {"type": "array"}, "resources": _RESOURCES, "restartPolicy": {"type": "string"},
-        "runtimeVersion": {"type": "string"}, "securityContext": {"type": "object"},
-        "startupProbe": {"type": "object"}, "stdin": {"type": "boolean"}, "stdinOnce": {"type": "boolean"},
+        "args": _STRINGS,
+        "command": _STRINGS,
+        "env": {"type": "array"},
+        "envFrom": {"type": "array"},
+        "image": {"type": "string"},
+        "imagePullPolicy": {"type": "string"},
+        "lifecycle": {"type": "object"},
+        "livenessProbe": {"type": "object"},
+        "name": {"type": "string"},
+        "ports": {"type": "array"},
+        "protocolVersion": {"type": "string"},
+        "readinessProbe": {"type": "object"},
+        "resizePolicy": {"type": "array"},
+        "resources": _RESOURCES,
+        "restartPolicy": {"type": "string"},
+        "runtimeVersion": {"type": "string"},
+        "securityContext": {"type": "object"},
+        "startupProbe": {"type": "object"},
+        "stdin": {"type": "boolean"},
+        "stdinOnce": {"type": "boolean"},
         "storage": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"key": {"type": "string"}, "parameters": _STRING_MAP, "path": {"type": "string"},
-                           "schemaPath": {"type": "string"}},
+            "properties": {
+                "key": {"type": "string"},
+                "parameters": _STRING_MAP,
+                "path": {"type": "string"},
+                "schemaPath": {"type": "string"},
+            },
         },
-        "storageUri": {"type": "string"}, "terminationMessagePath": {"type": "string"},
-        "terminationMessagePolicy": {"type": "string"}, "tty": {"type": "boolean"},
-        "volumeDevices": {"type": "array"}, "volumeMounts": {"type": "array", "items": _VOLUME_MOUNT},
+        "storageUri": {"type": "string"},
+        "terminationMessagePath": {"type": "string"},
+        "terminationMessagePolicy": {"type": "string"},
+        "tty": {"type": "boolean"},
+        "volumeDevices": {"type": "array"},
+        "volumeMounts": {"type": "array", "items": _VOLUME_MOUNT},
         "workingDir": {"type": "string"},
     },
 }
@@ -126,8 +153,12 @@ _VOLUME = {
         "configMap": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"defaultMode": {"type": "integer"}, "items": {"type": "array"},
-                           "name": {"type": "string"}, "optional": {"type": "boolean"}},
+            "properties": {
+                "defaultMode": {"type": "integer"},
+                "items": {"type": "array"},
+                "name": {"type": "string"},
+                "optional": {"type": "boolean"},
+            },
         },
         "persistentVolumeClaim": {
             "type": "object",
@@ -183,8 +214,7 @@ ISVC_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["predictor"],
-            "properties": {"predictor": _PREDICTOR, "transformer": {"type": "object"},
-                           "explainer": {"type": "object"}},
+            "properties": {"predictor": _PREDICTOR, "transformer": {"type": "object"}, "explainer": {"type": "object"}},
         },
     },
 }
@@ -211,22 +241,25 @@ def test_k8s_yaml_validates_against_the_kubernetes_schemas(tmp_path: Path, k8s_v
     assert written == [tmp_path / "out" / "k8s.yaml", tmp_path / "out" / "README.md"]
     docs = load_docs(written[0])
     assert sorted(d["kind"] for d in docs) == sorted(
-        ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"])
+        ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"]
+    )
     for doc in docs:
         kubernetes_validate.validate(doc, k8s_version, strict=True)
 
 
 def test_k8s_objects_wire_models_configs_ports_probes_and_autoscaling(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
-    (path, _) = deploy("k8s", repo, out=tmp_path / "out", replicas=2, max_replicas=6, namespace="vision",
-                       cpu="500m", memory="1536Mi")
+    (path, _) = deploy(
+        "k8s", repo, out=tmp_path / "out", replicas=2, max_replicas=6, namespace="vision", cpu="500m", memory="1536Mi"
+    )
     kinds = by_kind(load_docs(path))
     for doc in kinds.values():
         assert doc["metadata"]["namespace"] == "vision"
 
     config = kinds["ConfigMap"]
-    assert config["data"] == {f: (repo / f).read_text()
-                              for f in ("models.config", "batching_parameters.txt", "monitoring.config")}
+    assert config["data"] == {
+        f: (repo / f).read_text() for f in ("models.config", "batching_parameters.txt", "monitoring.config")
+    }
     pvc = kinds["PersistentVolumeClaim"]
     assert pvc["metadata"]["name"] == "yolov5-models"
     fill = [line for line in path.read_text().splitlines() if "kubectl -n vision exec -i yolov5-fill" in line]
@@ -253,8 +286,10 @@ def test_k8s_objects_wire_models_configs_ports_probes_and_autoscaling(tmp_path: 
     assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {("grpc", 8500), ("http", 8501)}
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/v1/models/yolov5", "port": 8501}
-    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "1536Mi"},
-                                      "limits": {"cpu": "500m", "memory": "1536Mi"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1536Mi"},
+        "limits": {"cpu": "500m", "memory": "1536Mi"},
+    }
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts["/models"]]["persistentVolumeClaim"]["claimName"] == "yolov5-models"
@@ -269,19 +304,26 @@ def test_k8s_objects_wire_models_configs_ports_probes_and_autoscaling(tmp_path: 
 
     hpa = kinds["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": dep["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": dep["metadata"]["name"],
+    }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda k: k["Deployment"]["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(containerport=1),
-    lambda k: k["Deployment"]["spec"]["template"]["spec"]["containers"][0].update(readynessProbe={}),
-    lambda k: k["HorizontalPodAutoscaler"]["spec"].update(maxReplicas="4"),
-    lambda k: k["Service"]["spec"].update(prots=[]),
-], ids=["containerport", "readynessProbe", "maxReplicas-string", "prots"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda k: k["Deployment"]["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(containerport=1),
+        lambda k: k["Deployment"]["spec"]["template"]["spec"]["containers"][0].update(readynessProbe={}),
+        lambda k: k["HorizontalPodAutoscaler"]["spec"].update(maxReplicas="4"),
+        lambda k: k["Service"]["spec"].update(prots=[]),
+    ],
+    ids=["containerport", "readynessProbe", "maxReplicas-string", "prots"],
+)
 def test_the_kubernetes_validator_catches_mistakes(tmp_path: Path, mutate: Any) -> None:
     (path, _) = deploy("k8s", make_repo(tmp_path), out=tmp_path / "out")
     kinds = by_kind(load_docs(path))
@@ -311,8 +353,16 @@ def test_disabling_batching_drops_its_flags_and_file(tmp_path: Path) -> None:
 
 
 def test_kserve_yaml_validates(tmp_path: Path) -> None:
-    (path, _) = deploy("kserve", make_repo(tmp_path), out=tmp_path / "out", replicas=1, max_replicas=3,
-                       cpu="2", memory="4Gi", namespace="models")
+    (path, _) = deploy(
+        "kserve",
+        make_repo(tmp_path),
+        out=tmp_path / "out",
+        replicas=1,
+        max_replicas=3,
+        cpu="2",
+        memory="4Gi",
+        namespace="models",
+    )
     kinds = by_kind(load_docs(path))
     assert set(kinds) == {"ConfigMap", "PersistentVolumeClaim", "InferenceService"}
     isvc = kinds.pop("InferenceService")
@@ -338,16 +388,20 @@ def test_kserve_yaml_validates(tmp_path: Path) -> None:
     assert isvc["metadata"]["namespace"] == "models"
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda i: i["spec"]["predictor"]["tensorflow"].update(storageURI="pvc://x/y"),
-    lambda i: i["spec"]["predictor"].update(tensorflw=i["spec"]["predictor"]["tensorflow"]),
-    lambda i: i["spec"]["predictor"]["tensorflow"]["resources"].update(limit={"cpu": "1"}),
-    lambda i: i["spec"]["predictor"]["tensorflow"]["resources"]["limits"].update(cpu="one"),
-    lambda i: i["spec"].update(predicter={}),
-    lambda i: i["spec"]["predictor"].update(minReplicas=-1),
-    lambda i: i["metadata"].update(name="Yolo_v5"),
-    lambda i: i["spec"]["predictor"]["tensorflow"]["volumeMounts"][0].update(mountpath="/x"),
-], ids=["storageURI", "tensorflw", "limit", "cpu-one", "predicter", "minReplicas", "name", "mountpath"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda i: i["spec"]["predictor"]["tensorflow"].update(storageURI="pvc://x/y"),
+        lambda i: i["spec"]["predictor"].update(tensorflw=i["spec"]["predictor"]["tensorflow"]),
+        lambda i: i["spec"]["predictor"]["tensorflow"]["resources"].update(limit={"cpu": "1"}),
+        lambda i: i["spec"]["predictor"]["tensorflow"]["resources"]["limits"].update(cpu="one"),
+        lambda i: i["spec"].update(predicter={}),
+        lambda i: i["spec"]["predictor"].update(minReplicas=-1),
+        lambda i: i["metadata"].update(name="Yolo_v5"),
+        lambda i: i["spec"]["predictor"]["tensorflow"]["volumeMounts"][0].update(mountpath="/x"),
+    ],
+    ids=["storageURI", "tensorflw", "limit", "cpu-one", "predicter", "minReplicas", "name", "mountpath"],
+)
 def test_the_kserve_schema_catches_typos(tmp_path: Path, mutate: Any) -> None:
     (path, _) = deploy("kserve", make_repo(tmp_path), out=tmp_path / "out")
     isvc = by_kind(load_docs(path))["InferenceService"]
@@ -397,8 +451,9 @@ def test_compose_file_runs_the_image_with_the_repository_mounted_read_only(tmp_p
     (service,) = data["services"].values()
     assert service["image"] == "tensorflow/serving:2.19.0"
     assert service["ports"] == ["8500:8500", "8501:8501"]
-    assert service["volumes"] == [{"type": "bind", "source": str(repo.resolve()), "target": "/models",
-                                   "read_only": True}]
+    assert service["volumes"] == [
+        {"type": "bind", "source": str(repo.resolve()), "target": "/models", "read_only": True}
+    ]
     assert service["command"] == [
         "--model_config_file=/models/models.config",
         "--enable_batching",
@@ -420,8 +475,13 @@ class _FakeTFServing(http.server.BaseHTTPRequestHandler):
         if name not in self.states:
             self.send_error(404)
             return
-        body = json.dumps({"model_version_status": [{"version": "1", "state": self.states[name],
-                                                     "status": {"error_code": "OK", "error_message": ""}}]})
+        body = json.dumps(
+            {
+                "model_version_status": [
+                    {"version": "1", "state": self.states[name], "status": {"error_code": "OK", "error_message": ""}}
+                ]
+            }
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -443,8 +503,9 @@ def fake_server() -> Iterator[int]:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 @pytest.mark.parametrize(("model", "healthy"), [("yolov5", True), ("loading", False), ("absent", False)])
-def test_the_compose_healthcheck_speaks_http_without_curl(tmp_path: Path, fake_server: int, model: str,
-                                                          healthy: bool) -> None:
+def test_the_compose_healthcheck_speaks_http_without_curl(
+    tmp_path: Path, fake_server: int, model: str, healthy: bool
+) -> None:
     (path, _) = deploy("compose", make_repo(tmp_path, name=model), out=tmp_path / "out")
     script = yaml.safe_load(path.read_text())["services"][model]["healthcheck"]["test"][-1]
     script = script.replace("8501", str(fake_server))
@@ -469,9 +530,16 @@ def test_run_sh_is_one_docker_run_with_every_flag(tmp_path: Path, fake_docker: P
     (path, _) = deploy("docker", repo, out=tmp_path / "out")
     assert path.name == "run.sh" and os.access(path, os.X_OK)
     text = path.read_text()
-    for flag in ["-p 8500:8500", "-p 8501:8501", ":/models:ro", "--model_config_file=/models/models.config",
-                 "--enable_batching", "--batching_parameters_file=/models/batching_parameters.txt",
-                 "--monitoring_config_file=/models/monitoring.config", "--enable_model_warmup=true"]:
+    for flag in [
+        "-p 8500:8500",
+        "-p 8501:8501",
+        ":/models:ro",
+        "--model_config_file=/models/models.config",
+        "--enable_batching",
+        "--batching_parameters_file=/models/batching_parameters.txt",
+        "--monitoring_config_file=/models/monitoring.config",
+        "--enable_model_warmup=true",
+    ]:
         assert flag in text
     subprocess.run(["bash", "-n", str(path)], check=True)
 
@@ -479,11 +547,22 @@ def test_run_sh_is_one_docker_run_with_every_flag(tmp_path: Path, fake_docker: P
     env.pop("YOLO_TFSERVING_REPO", None)
     subprocess.run(["bash", str(path)], check=True, env=env, timeout=30)
     assert fake_docker.read_text().splitlines() == [
-        "run", "--rm", "--name", "yolov5-tfserving", "-p", "8500:8500", "-p", "8501:8501",
-        "-v", f"{repo.resolve()}:/models:ro", "tensorflow/serving:2.19.0",
-        "--model_config_file=/models/models.config", "--enable_batching",
+        "run",
+        "--rm",
+        "--name",
+        "yolov5-tfserving",
+        "-p",
+        "8500:8500",
+        "-p",
+        "8501:8501",
+        "-v",
+        f"{repo.resolve()}:/models:ro",
+        "tensorflow/serving:2.19.0",
+        "--model_config_file=/models/models.config",
+        "--enable_batching",
         "--batching_parameters_file=/models/batching_parameters.txt",
-        "--monitoring_config_file=/models/monitoring.config", "--enable_model_warmup=true",
+        "--monitoring_config_file=/models/monitoring.config",
+        "--enable_model_warmup=true",
     ]
     subprocess.run(["bash", str(path)], check=True, env={**env, "YOLO_TFSERVING_REPO": "/srv/models"}, timeout=30)
     assert "/srv/models:/models:ro" in fake_docker.read_text().splitlines()
@@ -499,31 +578,41 @@ def test_readme_tells_how_to_apply_each_file_written(tmp_path: Path) -> None:
     text = readme.read_text()
     for line in ("bash run.sh", "docker compose up -d", "kubectl apply -f k8s.yaml", "kubectl apply -f kserve.yaml"):
         assert line in text
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "docker-compose.yml", "k8s.yaml", "kserve.yaml",
-                                                      "run.sh"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "docker-compose.yml",
+        "k8s.yaml",
+        "kserve.yaml",
+        "run.sh",
+    ]
 
 
 # --------------------------------------------------------------------------- the image tag
 
 
-@pytest.mark.parametrize(("versions", "tag"), [
-    ({1: "2.19.0"}, "2.19.0"),
-    ({1: "2.19"}, "2.19.0"),
-    ({1: "2.20.0rc1"}, "2.20.0"),
-    ({1: "2.9.0", 2: "2.10.0"}, "2.10.0"),  # as strings "2.9.0" > "2.10.0"
-    ({1: "2.10.0", 2: "2.9.1"}, "2.10.0"),
-    ({1: "2.18.1", 2: "2.19.0", 3: "2.18.0"}, "2.19.0"),
-])
-def test_the_image_is_no_older_than_the_tensorflow_that_built_the_model(tmp_path: Path, versions: dict[int, str],
-                                                                         tag: str) -> None:
+@pytest.mark.parametrize(
+    ("versions", "tag"),
+    [
+        ({1: "2.19.0"}, "2.19.0"),
+        ({1: "2.19"}, "2.19.0"),
+        ({1: "2.20.0rc1"}, "2.20.0"),
+        ({1: "2.9.0", 2: "2.10.0"}, "2.10.0"),  # as strings "2.9.0" > "2.10.0"
+        ({1: "2.10.0", 2: "2.9.1"}, "2.10.0"),
+        ({1: "2.18.1", 2: "2.19.0", 3: "2.18.0"}, "2.19.0"),
+    ],
+)
+def test_the_image_is_no_older_than_the_tensorflow_that_built_the_model(
+    tmp_path: Path, versions: dict[int, str], tag: str
+) -> None:
     (path, _) = deploy("compose", make_repo(tmp_path, versions=dict(versions)), out=tmp_path / "out")
     (service,) = yaml.safe_load(path.read_text())["services"].values()
     assert service["image"] == f"tensorflow/serving:{tag}"
     assert Version(tag) >= max(Version(v) for v in versions.values())
 
 
-def test_without_a_recorded_version_the_installed_tensorflow_decides(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_recorded_version_the_installed_tensorflow_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = make_repo(tmp_path, versions={1: None})
     real = importlib.metadata.version
 
@@ -532,7 +621,7 @@ def test_without_a_recorded_version_the_installed_tensorflow_decides(tmp_path: P
 
     monkeypatch.setattr(importlib.metadata, "version", fake_version)
     (path, _) = deploy("k8s", repo, out=tmp_path / "out")
-    assert "image: \"tensorflow/serving:2.17.1\"" in path.read_text()
+    assert 'image: "tensorflow/serving:2.17.1"' in path.read_text()
 
     def not_installed(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
@@ -543,17 +632,20 @@ def test_without_a_recorded_version_the_installed_tensorflow_decides(tmp_path: P
     assert by_kind(load_docs(path))["InferenceService"]["spec"]["predictor"]["tensorflow"]["runtimeVersion"] == "2.19.0"
 
 
-@pytest.mark.parametrize(("image", "ok"), [
-    ("tensorflow/serving:2.19.0", True),
-    ("tensorflow/serving:2.20.1", True),
-    ("tensorflow/serving:2.19.0-gpu", True),
-    ("tensorflow/serving:latest", True),
-    ("tensorflow/serving", True),
-    ("tensorflow/serving@sha256:" + "0" * 64, True),
-    ("tensorflow/serving:2.18.1", False),
-    ("tensorflow/serving:2.9.0", False),  # "2.9.0" > "2.19.0" as strings
-    ("registry.local:5000/tensorflow/serving:2.18.0-gpu", False),
-])
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("tensorflow/serving:2.19.0", True),
+        ("tensorflow/serving:2.20.1", True),
+        ("tensorflow/serving:2.19.0-gpu", True),
+        ("tensorflow/serving:latest", True),
+        ("tensorflow/serving", True),
+        ("tensorflow/serving@sha256:" + "0" * 64, True),
+        ("tensorflow/serving:2.18.1", False),
+        ("tensorflow/serving:2.9.0", False),  # "2.9.0" > "2.19.0" as strings
+        ("registry.local:5000/tensorflow/serving:2.18.0-gpu", False),
+    ],
+)
 def test_a_given_image_older_than_the_model_is_refused(image: str, ok: bool) -> None:
     if ok:
         assert image_for(Version("2.19.0"), image) == image
@@ -576,22 +668,43 @@ def test_a_custom_image_reaches_every_target(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize(("setup", "kwargs", "message"), [
-    (lambda r: r, {"target": "helm"}, r"unknown deploy target 'helm'; choose one of: docker, compose, k8s, kserve"),
-    (lambda r: r / "nope", {}, r"does not exist"),
-    (lambda r: (r / "models.config"), {}, r"is not a directory"),
-    (lambda r: r / "yolov5", {}, r"is a model directory .* pass its parent"),
-    (lambda r: r, {"model_name": "it's"}, r"model name \"it's\" must be letters, digits"),
-    (lambda r: r, {"model_name": "yolov8"}, r"model 'yolov8' is not in .*\(models found: yolov5\); pass one of them"),
-    (lambda r: r, {"replicas": 0}, r"replicas must be an integer >= 1"),
-    (lambda r: r, {"replicas": 3, "max_replicas": 2}, r"max_replicas must be an integer >= replicas \(3\)"),
-    (lambda r: r, {"namespace": "My_NS"}, r"namespace 'My_NS' is not a Kubernetes name"),
-    (lambda r: r, {"namespace": "vision\n"}, r"namespace 'vision\\n' is not a Kubernetes name"),
-    (lambda r: r, {"cpu": "one"}, r"cpu 'one' is not a Kubernetes quantity"),
-    (lambda r: r, {"memory": "2 GB"}, r"memory '2 GB' is not a Kubernetes quantity"),
-    (lambda r: r, {"image": "tensorflow/serving:2.15.0"}, r"older than TensorFlow 2\.19\.0"),
-], ids=["target", "missing", "file", "model-dir", "bad-model-name", "model-name", "replicas", "max-replicas",
-        "namespace", "namespace-newline", "cpu", "memory", "old-image"])
+@pytest.mark.parametrize(
+    ("setup", "kwargs", "message"),
+    [
+        (lambda r: r, {"target": "helm"}, r"unknown deploy target 'helm'; choose one of: docker, compose, k8s, kserve"),
+        (lambda r: r / "nope", {}, r"does not exist"),
+        (lambda r: r / "models.config", {}, r"is not a directory"),
+        (lambda r: r / "yolov5", {}, r"is a model directory .* pass its parent"),
+        (lambda r: r, {"model_name": "it's"}, r"model name \"it's\" must be letters, digits"),
+        (
+            lambda r: r,
+            {"model_name": "yolov8"},
+            r"model 'yolov8' is not in .*\(models found: yolov5\); pass one of them",
+        ),
+        (lambda r: r, {"replicas": 0}, r"replicas must be an integer >= 1"),
+        (lambda r: r, {"replicas": 3, "max_replicas": 2}, r"max_replicas must be an integer >= replicas \(3\)"),
+        (lambda r: r, {"namespace": "My_NS"}, r"namespace 'My_NS' is not a Kubernetes name"),
+        (lambda r: r, {"namespace": "vision\n"}, r"namespace 'vision\\n' is not a Kubernetes name"),
+        (lambda r: r, {"cpu": "one"}, r"cpu 'one' is not a Kubernetes quantity"),
+        (lambda r: r, {"memory": "2 GB"}, r"memory '2 GB' is not a Kubernetes quantity"),
+        (lambda r: r, {"image": "tensorflow/serving:2.15.0"}, r"older than TensorFlow 2\.19\.0"),
+    ],
+    ids=[
+        "target",
+        "missing",
+        "file",
+        "model-dir",
+        "bad-model-name",
+        "model-name",
+        "replicas",
+        "max-replicas",
+        "namespace",
+        "namespace-newline",
+        "cpu",
+        "memory",
+        "old-image",
+    ],
+)
 def test_input_errors_say_what_to_fix(tmp_path: Path, setup: Any, kwargs: dict[str, Any], message: str) -> None:
     repo = setup(make_repo(tmp_path))
     kwargs = dict(kwargs)
@@ -628,11 +741,14 @@ def test_errors_about_what_the_repository_holds(tmp_path: Path) -> None:
         deploy("compose", bare, out=tmp_path / "out")
 
 
-@pytest.mark.parametrize(("meta", "message"), [
-    ("{not json", r"is not readable JSON"),
-    ('{"tensorflow_version": "two.nineteen"}', r"'two\.nineteen' is not a version number"),
-    ('{"tensorflow_version": 2.19}', r"tensorflow_version must be a string"),
-])
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ("{not json", r"is not readable JSON"),
+        ('{"tensorflow_version": "two.nineteen"}', r"'two\.nineteen' is not a version number"),
+        ('{"tensorflow_version": 2.19}', r"tensorflow_version must be a string"),
+    ],
+)
 def test_bad_metadata_is_reported_with_its_path(tmp_path: Path, meta: str, message: str) -> None:
     repo = make_repo(tmp_path)
     (repo / "yolov5" / "1" / "assets.extra" / "yolo_tfserving.json").write_text(meta)
@@ -642,19 +758,61 @@ def test_bad_metadata_is_reported_with_its_path(tmp_path: Path, meta: str, messa
 
 # --------------------------------------------------------------------------- the YAML writer
 
-_tricky = st.sampled_from(["yes", "No", "on", "~", "null", "1", "0x1f", "1e3", "2Gi", "- a", "a: b", "#x", "key\n",
-                           "a\nb\n", "line\n\n", "  lead\nx", "x\n  y\n", "", "'q'", '"dq"', "*a", "&a", "!tag", "%",
-                           "@", "`", "{}", "[]", "|", ">", "---", "...", "<<", "?", "\U00010000", "\ufeff", "\x85"])
+_tricky = st.sampled_from(
+    [
+        "yes",
+        "No",
+        "on",
+        "~",
+        "null",
+        "1",
+        "0x1f",
+        "1e3",
+        "2Gi",
+        "- a",
+        "a: b",
+        "#x",
+        "key\n",
+        "a\nb\n",
+        "line\n\n",
+        "  lead\nx",
+        "x\n  y\n",
+        "",
+        "'q'",
+        '"dq"',
+        "*a",
+        "&a",
+        "!tag",
+        "%",
+        "@",
+        "`",
+        "{}",
+        "[]",
+        "|",
+        ">",
+        "---",
+        "...",
+        "<<",
+        "?",
+        "\U00010000",
+        "\ufeff",
+        "\x85",
+    ]
+)
 _str = st.one_of(st.text(max_size=20), _tricky)
 _leaf = st.one_of(st.none(), st.booleans(), st.integers(), _str)
-_tree = st.recursive(_leaf, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                        st.dictionaries(_str, children, max_size=4)), max_leaves=20)
+_tree = st.recursive(
+    _leaf,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(_str, children, max_size=4)),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(_str, _tree, min_size=1, max_size=5),
-       st.text(string.ascii_letters + string.digits + string.punctuation + " \n", max_size=40))
+@given(
+    st.dictionaries(_str, _tree, min_size=1, max_size=5),
+    st.text(string.ascii_letters + string.digits + string.punctuation + " \n", max_size=40),
+)
 def test_the_yaml_writer_round_trips_through_pyyaml(doc: dict[str, Any], comment: str) -> None:
     text = to_yaml([(comment, doc), ("", {"second": True})])
     assert list(yaml.safe_load_all(text)) == [doc, {"second": True}]
-

@@ -89,8 +89,14 @@ class GroundTruthBackend:
 
     name = "ground-truth"
 
-    def __init__(self, dataset: Dataset, *, class_of: dict[int, int] | None = None, shift: float = 0.0,
-                 names: tuple[str, ...] = NAMES) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        class_of: dict[int, int] | None = None,
+        shift: float = 0.0,
+        names: tuple[str, ...] = NAMES,
+    ) -> None:
         self._by_path: dict[Path, list[dict[str, Any]]] = {im.path: [] for im in dataset.images}
         paths = {im.id: im.path for im in dataset.images}
         for ann in dataset.annotations:
@@ -112,8 +118,9 @@ class GroundTruthBackend:
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         xyxy[:, [0, 2]] += self._shift * xywh[:, 2:3]
         classes = [self._class_of.get(a["category_id"], a["category_id"]) for a in anns]
-        return Detections.from_arrays(xyxy, np.ones(len(anns)), classes, names=self._names,
-                                      image_size_hw=self._sizes[path])
+        return Detections.from_arrays(
+            xyxy, np.ones(len(anns)), classes, names=self._names, image_size_hw=self._sizes[path]
+        )
 
     def close(self) -> None:
         pass
@@ -155,8 +162,12 @@ def test_yolo_dataset_to_coco_ground_truth(tmp_path: Path) -> None:
 
     assert ds.category_ids(NAMES) is None  # YOLO: class index = category id
     gt = ds.coco_ground_truth(NAMES)
-    assert gt["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"}, {"id": 2, "name": "bird"},
-                                {"id": 3, "name": "3"}]
+    assert gt["categories"] == [
+        {"id": 0, "name": "cat"},
+        {"id": 1, "name": "dog"},
+        {"id": 2, "name": "bird"},
+        {"id": 3, "name": "3"},
+    ]
     assert {im["id"]: (im["width"], im["height"]) for im in gt["images"]}[by_name["rotated.jpg"].id] == (60, 80)
     assert load_dataset(root / "images").images == ds.images  # the images/ folder itself works too
 
@@ -190,8 +201,10 @@ def _write_coco(root: Path) -> Path:
     _save_image(images / "one.png", np.zeros((40, 60, 3), np.uint8))
     _save_image(images / "two.png", np.zeros((50, 30, 3), np.uint8))
     data = {
-        "images": [{"id": 7, "file_name": "one.png", "width": 60, "height": 40},
-                   {"id": 9, "file_name": "two.png"}],  # size read from the file
+        "images": [
+            {"id": 7, "file_name": "one.png", "width": 60, "height": 40},
+            {"id": 9, "file_name": "two.png"},
+        ],  # size read from the file
         "categories": [{"id": 3, "name": "bird"}, {"id": 1, "name": "cat"}],
         "annotations": [
             {"id": 0, "image_id": 7, "category_id": 1, "bbox": [5, 5, 20, 10], "iscrowd": 0, "area": 200},
@@ -243,8 +256,13 @@ def test_ground_truth_as_predictions_scores_one(yolo_dir: Path) -> None:
 
     data = json.loads(json.dumps(perfect.to_json()))
     assert data["map50_95"] == pytest.approx(1.0) and data["coco_stats"]["AP@.50"] == pytest.approx(1.0)
-    assert data["per_class"][0] == {"class_id": 0, "name": "cat", "ap50_95": pytest.approx(1.0),
-                                    "ap50": pytest.approx(1.0), "n_gt": 4}
+    assert data["per_class"][0] == {
+        "class_id": 0,
+        "name": "cat",
+        "ap50_95": pytest.approx(1.0),
+        "ap50": pytest.approx(1.0),
+        "n_gt": 4,
+    }
 
 
 def test_coco_json_ground_truth_through_the_category_mapping(tmp_path: Path) -> None:
@@ -271,8 +289,14 @@ def test_eval_nms_config_and_backend_errors(tmp_path: Path) -> None:
     assert (cfg.conf_threshold, cfg.iou_threshold, cfg.max_det, cfg.multi_label) == (0.001, 0.6, 300, True)
     with pytest.raises(InputError, match="--conf"):
         eval_nms_config(conf_threshold=2.0)
-    for name, flag in (("torch", "--weights"), ("onnxruntime", "--model-dir"), ("tf", "--model-dir"),
-                       ("tf-detect", "--model-dir"), ("rest", "--url"), ("grpc", "--grpc")):
+    for name, flag in (
+        ("torch", "--weights"),
+        ("onnxruntime", "--model-dir"),
+        ("tf", "--model-dir"),
+        ("tf-detect", "--model-dir"),
+        ("rest", "--url"),
+        ("grpc", "--grpc"),
+    ):
         with pytest.raises(InputError, match=flag):
             make_backend(name)
     with pytest.raises(InputError, match="unknown backend"):
@@ -298,9 +322,16 @@ def start_server() -> Iterator[Any]:
     def start(model_base: Path) -> Any:
         last: Exception | None = None
         for _ in range(5):
-            options = ServerOptions(port=_free_port(), rest_api_port=_free_port(), rest_api_host="127.0.0.1",
-                                    grpc_host="127.0.0.1", model_name="yolov5", model_base_path=str(model_base),
-                                    file_system_poll_wait_seconds=0, enable_model_warmup=False)
+            options = ServerOptions(
+                port=_free_port(),
+                rest_api_port=_free_port(),
+                rest_api_host="127.0.0.1",
+                grpc_host="127.0.0.1",
+                model_name="yolov5",
+                model_base_path=str(model_base),
+                file_system_poll_wait_seconds=0,
+                enable_model_warmup=False,
+            )
             try:
                 server = ModelServer(options)
                 server.start()
@@ -391,8 +422,19 @@ def _invoke(*args: str) -> Any:
 
 
 def test_cli_compare_json(yolo_dir: Path, tiny_checkpoint: Path, tiny_export: Path) -> None:
-    result = _invoke("--data", str(yolo_dir), "--weights", str(tiny_checkpoint), "--model-dir", str(tiny_export),
-                     "--compare", "torch,onnxruntime,tf", "--max-images", "4", "--json")
+    result = _invoke(
+        "--data",
+        str(yolo_dir),
+        "--weights",
+        str(tiny_checkpoint),
+        "--model-dir",
+        str(tiny_export),
+        "--compare",
+        "torch,onnxruntime,tf",
+        "--max-images",
+        "4",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["dataset"]["images"] == 4 and data["dataset"]["format"] == "yolo"
@@ -466,8 +508,10 @@ def test_coco128_map_agrees_across_backends(real_export: Any, real_weights: Path
         timings[name] = time.perf_counter() - started
     print("\ncoco128 (yolov5n, 640, conf 0.001, IoU 0.6, multi-label, max_det 300):")
     for name, r in results.items():
-        print(f"  {name:12s} mAP50-95 {r.map50_95:.5f}  mAP50 {r.map50:.5f}  detections {r.detections:6d}  "
-              f"{timings[name]:.1f} s")
+        print(
+            f"  {name:12s} mAP50-95 {r.map50_95:.5f}  mAP50 {r.map50:.5f}  detections {r.detections:6d}  "
+            f"{timings[name]:.1f} s"
+        )
     reference = results["torch"]
     assert reference.images == 128
     assert 0.2 < reference.map50_95 < 0.7

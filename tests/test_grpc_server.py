@@ -80,8 +80,9 @@ def _build_tf1_examples(path: Path, offset: float) -> None:
             "regress": v1.saved_model.regression_signature_def(serialized, y),
         }
         builder = v1.saved_model.builder.SavedModelBuilder(str(path))
-        builder.add_meta_graph_and_variables(sess, [v1.saved_model.tag_constants.SERVING],
-                                             signature_def_map=signatures, strip_default_attrs=True)
+        builder.add_meta_graph_and_variables(
+            sess, [v1.saved_model.tag_constants.SERVING], signature_def_map=signatures, strip_default_attrs=True
+        )
         builder.save()
 
 
@@ -116,8 +117,13 @@ def server(model_base: Path) -> Iterator[Any]:
     # port here; the front end turns SO_REUSEPORT off, so a port taken meanwhile fails loudly and is retried.
     last: Exception | None = None
     for _ in range(5):
-        options = ServerOptions(port=_free_port(), rest_api_port=0, model_config_file=str(model_base / "models.config"),
-                                file_system_poll_wait_seconds=0, enable_model_warmup=False)
+        options = ServerOptions(
+            port=_free_port(),
+            rest_api_port=0,
+            model_config_file=str(model_base / "models.config"),
+            file_system_poll_wait_seconds=0,
+            enable_model_warmup=False,
+        )
         try:
             srv = ModelServer(options)
             break
@@ -153,8 +159,9 @@ def mstub(channel: Any) -> Any:
 M = messages()
 
 
-def _spec(msg: Any, name: str = MODEL, *, version: int | None = None, label: str | None = None,
-          signature: str | None = None) -> None:
+def _spec(
+    msg: Any, name: str = MODEL, *, version: int | None = None, label: str | None = None, signature: str | None = None
+) -> None:
     msg.model_spec.name = name
     if version is not None:
         msg.model_spec.version.value = version
@@ -205,8 +212,9 @@ def _classify_request(xs: list[float | None], *, context: Any = None, version: i
     return request
 
 
-def _regress_request(xs: list[float | None], *, context: Any = None, version: int | None = None,
-                     label: str | None = None) -> Any:
+def _regress_request(
+    xs: list[float | None], *, context: Any = None, version: int | None = None, label: str | None = None
+) -> Any:
     request = M.RegressionRequest()
     _spec(request, EXAMPLES, version=version, label=label, signature="regress")
     _fill_input(request.input, xs, context)
@@ -239,12 +247,15 @@ def test_predict_single_element_output(stub: Any) -> None:
     assert list(response.outputs["label"].string_val) == [b"low"]
 
 
-@pytest.mark.parametrize(("spec", "version", "offset"), [
-    ({"version": 1}, 1, 2.0),
-    ({"version": 2}, 2, 3.0),
-    ({"label": "stable"}, 1, 2.0),
-    ({"label": "canary"}, 2, 3.0),
-])
+@pytest.mark.parametrize(
+    ("spec", "version", "offset"),
+    [
+        ({"version": 1}, 1, 2.0),
+        ({"version": 2}, 2, 3.0),
+        ({"label": "stable"}, 1, 2.0),
+        ({"label": "canary"}, 2, 3.0),
+    ],
+)
 def test_predict_version_and_label(stub: Any, spec: dict[str, Any], version: int, offset: float) -> None:
     response = stub.Predict(_predict_request([4.0], **spec), timeout=30)
     assert response.model_spec.version.value == version
@@ -267,15 +278,18 @@ def test_predict_large_tensor_over_default_grpc_limit(stub: Any) -> None:
     np.testing.assert_allclose(tensor_proto_to_ndarray(response.outputs["y"]), 0.5 * x + 2.0)
 
 
-@pytest.mark.parametrize(("request_kwargs", "code", "message"), [
-    ({"name": "nope"}, "NOT_FOUND", "Servable not found for request: Latest(nope)"),
-    ({"version": 9}, "NOT_FOUND", f"Servable not found for request: Specific({MODEL}, 9)"),
-    ({"label": "nope"}, "INVALID_ARGUMENT", "Unrecognized servable version label: nope"),
-    # TF Serving 2.19's predict_util.cc answers FAILED_PRECONDITION 'Serving signature key "nope" not found.';
-    # the core answers INVALID_ARGUMENT (TF Serving's older wording): either is a client error naming the key
-    ({"signature": "nope"}, "INVALID_ARGUMENT|FAILED_PRECONDITION", '"nope"'),
-    ({"name": ""}, "INVALID_ARGUMENT", "ModelSpec has no name specified."),
-])
+@pytest.mark.parametrize(
+    ("request_kwargs", "code", "message"),
+    [
+        ({"name": "nope"}, "NOT_FOUND", "Servable not found for request: Latest(nope)"),
+        ({"version": 9}, "NOT_FOUND", f"Servable not found for request: Specific({MODEL}, 9)"),
+        ({"label": "nope"}, "INVALID_ARGUMENT", "Unrecognized servable version label: nope"),
+        # TF Serving 2.19's predict_util.cc answers FAILED_PRECONDITION 'Serving signature key "nope" not found.';
+        # the core answers INVALID_ARGUMENT (TF Serving's older wording): either is a client error naming the key
+        ({"signature": "nope"}, "INVALID_ARGUMENT|FAILED_PRECONDITION", '"nope"'),
+        ({"name": ""}, "INVALID_ARGUMENT", "ModelSpec has no name specified."),
+    ],
+)
 def test_predict_bad_model_spec(stub: Any, request_kwargs: dict[str, Any], code: str, message: str) -> None:
     codes = tuple(grpc.StatusCode[c] for c in code.split("|"))
     _expect(codes, stub.Predict, _predict_request(**request_kwargs), message)
@@ -287,11 +301,14 @@ def test_predict_missing_model_spec(stub: Any) -> None:
     _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "Missing ModelSpec")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    (np.ones(3, np.float64), "Expects arg[x] to be float but double is provided"),
-    (np.ones(3, np.int32), "Expects arg[x] to be float but int32 is provided"),
-    (np.asarray([b"a", b"b"], dtype=object), "Expects arg[x] to be float but string is provided"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.ones(3, np.float64), "Expects arg[x] to be float but double is provided"),
+        (np.ones(3, np.int32), "Expects arg[x] to be float but int32 is provided"),
+        (np.asarray([b"a", b"b"], dtype=object), "Expects arg[x] to be float but string is provided"),
+    ],
+)
 def test_predict_wrong_dtype(stub: Any, value: np.ndarray, message: str) -> None:
     request = M.PredictRequest()
     _spec(request)
@@ -309,16 +326,16 @@ def test_predict_wrong_alias(stub: Any) -> None:
 def test_predict_extra_alias(stub: Any) -> None:
     request = _predict_request()
     request.inputs["z"].CopyFrom(ndarray_to_tensor_proto(np.ones(3, np.float32)))
-    details = _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request,
-                      "input size does not match signature: 2!=1")
+    details = _expect(
+        grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "input size does not match signature: 2!=1"
+    )
     assert "Sent extra: {z}" in details
 
 
 def test_predict_missing_input(stub: Any) -> None:
     request = M.PredictRequest()
     _spec(request)
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request,
-            "input size does not match signature: 0!=1")
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "input size does not match signature: 0!=1")
 
 
 def test_predict_unknown_output_filter(stub: Any) -> None:
@@ -392,14 +409,17 @@ def test_metadata_classify_regress_signatures(stub: Any) -> None:
     assert [d.size for d in sigs["regress"].outputs["outputs"].tensor_shape.dim] == [-1, 1]
 
 
-@pytest.mark.parametrize(("request_kwargs", "code", "message"), [
-    ({"fields": ("nope",)}, "INVALID_ARGUMENT", "Metadata field nope is not supported"),
-    ({"fields": ("signature_def", "nope")}, "INVALID_ARGUMENT", "Metadata field nope is not supported"),
-    ({"fields": ()}, "INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field"),
-    ({"name": "nope"}, "NOT_FOUND", "Servable not found for request: Latest(nope)"),
-    ({"version": 9}, "NOT_FOUND", f"Servable not found for request: Specific({MODEL}, 9)"),
-    ({"name": ""}, "INVALID_ARGUMENT", "ModelSpec has no name specified."),
-])
+@pytest.mark.parametrize(
+    ("request_kwargs", "code", "message"),
+    [
+        ({"fields": ("nope",)}, "INVALID_ARGUMENT", "Metadata field nope is not supported"),
+        ({"fields": ("signature_def", "nope")}, "INVALID_ARGUMENT", "Metadata field nope is not supported"),
+        ({"fields": ()}, "INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field"),
+        ({"name": "nope"}, "NOT_FOUND", "Servable not found for request: Latest(nope)"),
+        ({"version": 9}, "NOT_FOUND", f"Servable not found for request: Specific({MODEL}, 9)"),
+        ({"name": ""}, "INVALID_ARGUMENT", "ModelSpec has no name specified."),
+    ],
+)
 def test_metadata_errors(stub: Any, request_kwargs: dict[str, Any], code: str, message: str) -> None:
     _expect(grpc.StatusCode[code], stub.GetModelMetadata, _metadata_request(**request_kwargs), message)
 
@@ -450,18 +470,34 @@ def test_classify_regress_errors(stub: Any) -> None:
     # a regression signature is not a classification one, and the other way round
     wrong = _classify_request([1.0])
     wrong.model_spec.signature_name = "regress"
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Classify, wrong,
-            "Expected classification signature method_name to be tensorflow/serving/classify")
+    _expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        stub.Classify,
+        wrong,
+        "Expected classification signature method_name to be tensorflow/serving/classify",
+    )
     wrong = _regress_request([1.0])
     wrong.model_spec.signature_name = "classify"
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Regress, wrong,
-            "Expected regression signature method_name to be tensorflow/serving/regress")
-    _expect(grpc.StatusCode.NOT_FOUND, stub.Classify, _classify_request([1.0], version=9),
-            f"Servable not found for request: Specific({EXAMPLES}, 9)")
+    _expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        stub.Regress,
+        wrong,
+        "Expected regression signature method_name to be tensorflow/serving/regress",
+    )
+    _expect(
+        grpc.StatusCode.NOT_FOUND,
+        stub.Classify,
+        _classify_request([1.0], version=9),
+        f"Servable not found for request: Specific({EXAMPLES}, 9)",
+    )
     _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Regress, M.RegressionRequest(), "Missing ModelSpec")
     # an Example without the feature the graph parses fails in the model run: INVALID_ARGUMENT from TF
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Regress, _regress_request([None]),
-            "Feature: x (data type: float) is required but could not be found.")
+    _expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        stub.Regress,
+        _regress_request([None]),
+        "Feature: x (data type: float) is required but could not be found.",
+    )
 
 
 # -- GetModelStatus -----------------------------------------------------------------------------
@@ -572,7 +608,8 @@ class _SlowPlane:
         self.delay_s = delay_s
         self.entered = threading.Event()
         self.signature = SignatureInfo(
-            name="serving_default", method_name="tensorflow/serving/predict",
+            name="serving_default",
+            method_name="tensorflow/serving/predict",
             inputs={"x": TensorSpecInfo("x", "x:0", int(DataType.DT_FLOAT), (None,))},
             outputs={"y": TensorSpecInfo("y", "y:0", int(DataType.DT_FLOAT), (None,))},
         )

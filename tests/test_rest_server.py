@@ -447,12 +447,19 @@ def test_rest_timeout_answers_deadline_exceeded(tmp_path: Path, tiny_checkpoint:
     from yolo_tfserving.export.pipeline import ExportOptions, export_model
 
     export_model(tiny_checkpoint, tmp_path, options=ExportOptions(imgsz=64, verify=False))
-    srv = start_server(model_name="yolov5", model_base_path=str(tmp_path / "yolov5"), rest_api_timeout_in_ms=1,
-                       file_system_poll_wait_seconds=0)
+    srv = start_server(
+        model_name="yolov5",
+        model_base_path=str(tmp_path / "yolov5"),
+        rest_api_timeout_in_ms=1,
+        file_system_poll_wait_seconds=0,
+    )
     try:
         canvas = np.zeros((8, 3, 64, 64), np.float32).tolist()
-        r = httpx.post(f"http://127.0.0.1:{srv.rest_port}/v1/models/yolov5:predict",
-                       json={"signature_name": "predict_nchw", "inputs": canvas}, timeout=60)
+        r = httpx.post(
+            f"http://127.0.0.1:{srv.rest_port}/v1/models/yolov5:predict",
+            json={"signature_name": "predict_nchw", "inputs": canvas},
+            timeout=60,
+        )
         assert r.status_code == 504 and "Deadline" in error_of(r)
     finally:
         srv.stop()
@@ -462,4 +469,8 @@ def test_absl_style_boolean_flags() -> None:
     from yolo_tfserving.cli.main import normalize_absl_booleans
 
     assert normalize_absl_booleans(["serve", "--enable_batching=true", "--enable_model_warmup=false", "--port=1"]) == [
-        "serve", "--enable_batching", "--noenable_model_warmup", "--port=1"]
+        "serve",
+        "--enable_batching",
+        "--noenable_model_warmup",
+        "--port=1",
+    ]

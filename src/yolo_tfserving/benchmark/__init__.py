@@ -1,11 +1,11 @@
 """Load generation against a TF Serving endpoint (``yolo-tfserving bench``).
 
-    from yolo_tfserving.benchmark import BenchConfig, run_benchmark
+from yolo_tfserving.benchmark import BenchConfig, run_benchmark
 
-    result = run_benchmark(BenchConfig(url="http://localhost:8501", mode="server", concurrency=4, requests=200))
-    print(result.summary()["latency_ms"]["p50"])
-    result.write_csv("requests.csv")
-    result.plot("bench.png")  # needs the [bench] extra (matplotlib)
+result = run_benchmark(BenchConfig(url="http://localhost:8501", mode="server", concurrency=4, requests=200))
+print(result.summary()["latency_ms"]["p50"])
+result.write_csv("requests.csv")
+result.plot("bench.png")  # needs the [bench] extra (matplotlib)
 """
 
 from .loadgen import (

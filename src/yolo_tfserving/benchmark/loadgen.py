@@ -154,8 +154,14 @@ class BenchResult:
         latency: dict[str, float | None]
         if lat.size:
             p50, p90, p99 = (float(v) for v in np.percentile(lat, [50, 90, 99]))
-            latency = {"p50": p50, "p90": p90, "p99": p99, "mean": float(lat.mean()), "min": float(lat.min()),
-                       "max": float(lat.max())}
+            latency = {
+                "p50": p50,
+                "p90": p90,
+                "p99": p99,
+                "mean": float(lat.mean()),
+                "min": float(lat.min()),
+                "max": float(lat.max()),
+            }
         else:
             latency = dict.fromkeys(("p50", "p90", "p99", "mean", "min", "max"))
         wall = self.wall_s
@@ -190,8 +196,9 @@ class BenchResult:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for r in self.records:
-                writer.writerow([f"{r.start_s:.6f}", f"{r.latency_ms:.3f}", r.request_bytes, r.response_bytes,
-                                 int(r.ok), r.error])
+                writer.writerow(
+                    [f"{r.start_s:.6f}", f"{r.latency_ms:.3f}", r.request_bytes, r.response_bytes, int(r.ok), r.error]
+                )
         return path
 
     def plot(self, path: str | Path) -> Path:
@@ -304,8 +311,10 @@ def nchw_input_size(metadata: dict[str, Any], model: str) -> tuple[int, int]:
     sigs = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
     sig = sigs.get(NCHW_SIGNATURE)
     if sig is None:
-        raise InputError(f"model {model!r} has no {NCHW_SIGNATURE!r} signature (it has {sorted(sigs)}); "
-                         "export with --nchw-signature add for --mode json-floats")
+        raise InputError(
+            f"model {model!r} has no {NCHW_SIGNATURE!r} signature (it has {sorted(sigs)}); "
+            "export with --nchw-signature add for --mode json-floats"
+        )
     dims = sig["inputs"]["input"]["tensor_shape"]["dim"]
     return int(dims[2]["size"]), int(dims[3]["size"])
 
@@ -402,8 +411,9 @@ class _Run:
             fractions.append(done / self.config.requests)
         if self.config.duration_s is not None:
             fractions.append(elapsed / self.config.duration_s)
-        return BenchProgress(False, done, ok, done - ok, elapsed, min(1.0, max(fractions)), p50,
-                             done / elapsed if elapsed > 0 else 0.0)
+        return BenchProgress(
+            False, done, ok, done - ok, elapsed, min(1.0, max(fractions)), p50, done / elapsed if elapsed > 0 else 0.0
+        )
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -435,21 +445,34 @@ def _worker(wid: int, sender: _Sender, run: _Run) -> None:
                 sent, received = sender.send(image)
             except Exception as exc:  # every failure is a result here, never a crash of the run
                 end = time.perf_counter()
-                run.add(RequestRecord(began - run.t0, (end - began) * 1000.0, 0, 0, False,
-                                      str(exc) or type(exc).__name__, type(exc).__name__, _is_timeout(exc), wid,
-                                      image))
+                run.add(
+                    RequestRecord(
+                        began - run.t0,
+                        (end - began) * 1000.0,
+                        0,
+                        0,
+                        False,
+                        str(exc) or type(exc).__name__,
+                        type(exc).__name__,
+                        _is_timeout(exc),
+                        wid,
+                        image,
+                    )
+                )
                 continue
             end = time.perf_counter()
-            run.add(RequestRecord(began - run.t0, (end - began) * 1000.0, sent, received, True, worker=wid,
-                                  image=image))
+            run.add(
+                RequestRecord(began - run.t0, (end - began) * 1000.0, sent, received, True, worker=wid, image=image)
+            )
     except threading.BrokenBarrierError:
         pass
     finally:
         sender.close()
 
 
-def run_benchmark(config: BenchConfig, *, progress: Callable[[BenchProgress], None] | None = None,
-                  progress_interval_s: float = 0.25) -> BenchResult:
+def run_benchmark(
+    config: BenchConfig, *, progress: Callable[[BenchProgress], None] | None = None, progress_interval_s: float = 0.25
+) -> BenchResult:
     """Run the load described by ``config``; returns every request's record.
 
     Bad configuration raises :class:`InputError` before any request; failing requests
@@ -462,15 +485,19 @@ def run_benchmark(config: BenchConfig, *, progress: Callable[[BenchProgress], No
 
     protocol, _ = _split_url(config.url, None)
     if config.mode == "json-floats" and protocol != "rest":
-        raise InputError(f"--mode json-floats is REST only (the JSON request of the original write-up), but "
-                         f"{config.url} is gRPC; use --url http://HOST:8501, or --mode server/client over gRPC")
+        raise InputError(
+            f"--mode json-floats is REST only (the JSON request of the original write-up), but "
+            f"{config.url} is gRPC; use --url http://HOST:8501, or --mode server/client over gRPC"
+        )
     images = load_images(config.images)
     notes: list[str] = []
     limit = config.max_images
     if limit is None and config.mode == "json-floats" and len(images) > JSON_FLOATS_DEFAULT_MAX_IMAGES:
         limit = JSON_FLOATS_DEFAULT_MAX_IMAGES
-        notes.append(f"json-floats: using the first {limit} of {len(images)} images (each JSON body is held in "
-                     "memory; pass --max-images to change)")
+        notes.append(
+            f"json-floats: using the first {limit} of {len(images)} images (each JSON body is held in "
+            "memory; pass --max-images to change)"
+        )
     if limit is not None:
         images = images[:limit]
     if not config.images:
@@ -480,16 +507,17 @@ def run_benchmark(config: BenchConfig, *, progress: Callable[[BenchProgress], No
     senders: list[_Sender] = []
     try:
         for _ in range(config.concurrency):
-            senders.append(_JsonFloatsSender(config, bodies) if bodies is not None else
-                           _ClientSender(config, images))
+            senders.append(_JsonFloatsSender(config, bodies) if bodies is not None else _ClientSender(config, images))
     except BaseException:
         for s in senders:
             s.close()
         raise
 
     run = _Run(config, len(images))
-    threads = [threading.Thread(target=_worker, args=(i, s, run), name=f"bench-{i}", daemon=True)
-               for i, s in enumerate(senders)]
+    threads = [
+        threading.Thread(target=_worker, args=(i, s, run), name=f"bench-{i}", daemon=True)
+        for i, s in enumerate(senders)
+    ]
     for t in threads:
         t.start()
     interrupted = False
@@ -504,12 +532,20 @@ def run_benchmark(config: BenchConfig, *, progress: Callable[[BenchProgress], No
         progress(run.snapshot())
     records = sorted(run.records, key=lambda r: r.start_s)
     wall = max((r.end_s for r in records), default=0.0)
-    return BenchResult(config=config, protocol=protocol, records=records, wall_s=wall, images=len(images),
-                       interrupted=interrupted, notes=notes)
+    return BenchResult(
+        config=config,
+        protocol=protocol,
+        records=records,
+        wall_s=wall,
+        images=len(images),
+        interrupted=interrupted,
+        notes=notes,
+    )
 
 
-def _wait(threads: list[threading.Thread], run: _Run, progress: Callable[[BenchProgress], None] | None,
-          interval: float) -> None:
+def _wait(
+    threads: list[threading.Thread], run: _Run, progress: Callable[[BenchProgress], None] | None, interval: float
+) -> None:
     while True:
         alive = [t for t in threads if t.is_alive()]
         if not alive:
@@ -554,13 +590,14 @@ def plot_result(result: BenchResult, path: Path) -> Path:
     widths[-1] = min(1.0, max(0.05, result.wall_s - (n_bins - 1)))  # the last bin may be partial: drawn narrower
     rate.bar(edges[:-1], ok_counts, width=widths, align="edge", color="tab:green", label="ok")
     if err_ends:
-        rate.bar(edges[:-1], err_counts, width=widths, align="edge", bottom=ok_counts, color="tab:red",
-                 label="errors")
+        rate.bar(edges[:-1], err_counts, width=widths, align="edge", bottom=ok_counts, color="tab:red", label="errors")
     rate.set_xlabel("time since start (s)")
     rate.set_ylabel("requests completed per 1 s bin")
     rate.set_title("Throughput over time")
     rate.legend()
-    fig.suptitle(f"{summary['mode']} over {summary['protocol']}, concurrency {summary['concurrency']}: "
-                 f"{summary['throughput_ips']:.1f} images/s, {summary['errors']} errors of {summary['requests']}")
+    fig.suptitle(
+        f"{summary['mode']} over {summary['protocol']}, concurrency {summary['concurrency']}: "
+        f"{summary['throughput_ips']:.1f} images/s, {summary['errors']} errors of {summary['requests']}"
+    )
     fig.savefig(path, format="png", dpi=100)
     return path

@@ -29,8 +29,12 @@ def bench_command(
     grpc: Annotated[str | None, typer.Option("--grpc", help="gRPC endpoint HOST:PORT (instead of --url)")] = None,
     model: Annotated[str, typer.Option("--model", help="Model name on the server")] = "yolov5",
     mode: Annotated[
-        str, typer.Option("--mode", help="server (detect signature), client (raw + local NMS) or json-floats "
-                          "(the original write-up's NCHW float JSON, REST only)")
+        str,
+        typer.Option(
+            "--mode",
+            help="server (detect signature), client (raw + local NMS) or json-floats "
+            "(the original write-up's NCHW float JSON, REST only)",
+        ),
     ] = "server",
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Parallel workers, one client each")] = 1,
     requests: Annotated[int | None, typer.Option("--requests", "-n", help="Total measured requests")] = None,
@@ -66,9 +70,18 @@ def bench_command(
             sources = expand_image_paths(images)
             if not sources:
                 raise InputError(f"no images found in {', '.join(str(p) for p in images)}")
-        config = BenchConfig(url=target, model=model, mode=mode, concurrency=concurrency, requests=requests,
-                             duration_s=duration, images=tuple(sources), warmup=warmup, timeout_s=timeout,
-                             max_images=max_images)
+        config = BenchConfig(
+            url=target,
+            model=model,
+            mode=mode,
+            concurrency=concurrency,
+            requests=requests,
+            duration_s=duration,
+            images=tuple(sources),
+            warmup=warmup,
+            timeout_s=timeout,
+            max_images=max_images,
+        )
         config.validate()
         if plot is not None:
             try:
@@ -76,8 +89,9 @@ def bench_command(
             except ImportError as exc:
                 raise MissingDependencyError("matplotlib", "bench") from exc
 
-        bound = " / ".join(x for x in (f"{requests} requests" if requests else "",
-                                       f"{duration:g} s" if duration else "") if x)
+        bound = " / ".join(
+            x for x in (f"{requests} requests" if requests else "", f"{duration:g} s" if duration else "") if x
+        )
         reporter.log(f"bench: {mode} mode -> {target} (model {model}), concurrency {concurrency}, {bound}")
         with _live_progress() as progress:
             result = run_benchmark(config, progress=progress)
@@ -102,8 +116,10 @@ def bench_command(
             reporter.error(f"error: all {summary['requests']} requests to {target} failed: {top}")
             raise SystemExit(1)
         if summary["errors"]:
-            reporter.log(f"warning: {summary['errors']} of {summary['requests']} requests failed "
-                         f"({summary['timeouts']} timeouts); most common: {top}")
+            reporter.log(
+                f"warning: {summary['errors']} of {summary['requests']} requests failed "
+                f"({summary['timeouts']} timeouts); most common: {top}"
+            )
 
 
 @contextmanager
@@ -115,8 +131,14 @@ def _live_progress() -> Iterator[Callable[[Any], None] | None]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("bench"), BarColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
-                  console=Console(file=sys.stderr), transient=True) as bar:
+    with Progress(
+        TextColumn("bench"),
+        BarColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as bar:
         task = bar.add_task("bench", total=1.0, stats="warming up")
 
         def update(p: Any) -> None:

@@ -38,20 +38,60 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180)
 
 def run(*, repo: Path, images: list[Path], out: Path, model: str = "yolov5") -> int:
     rest_port, grpc_port = _free_port(), _free_port()
-    print(f"$ yolo-tfserving serve --model_name {model} --model_base_path {repo / model} "
-          f"--rest_api_port {rest_port} --port {grpc_port}", file=sys.stderr, flush=True)
-    server = subprocess.Popen([*CLI, "serve", "--model_name", model, "--model_base_path", str(repo / model),
-                               "--rest_api_port", str(rest_port), "--port", str(grpc_port), "--host", "127.0.0.1",
-                               "--monitoring_config_file", str(repo / "monitoring.config")])
+    print(
+        f"$ yolo-tfserving serve --model_name {model} --model_base_path {repo / model} "
+        f"--rest_api_port {rest_port} --port {grpc_port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--model_name",
+            model,
+            "--model_base_path",
+            str(repo / model),
+            "--rest_api_port",
+            str(rest_port),
+            "--port",
+            str(grpc_port),
+            "--host",
+            "127.0.0.1",
+            "--monitoring_config_file",
+            str(repo / "monitoring.config"),
+        ]
+    )
     try:
         _wait_ready(f"http://127.0.0.1:{rest_port}/v1/models/{model}", server)
         targets = [str(p) for p in images] or [str(out)]
         annotated = out / "annotated"
         steps = [
-            ["detect", *targets, "--url", f"http://127.0.0.1:{rest_port}", "--model", model, "--out", str(annotated),
-             "--save-images", "--format", "json"],
-            ["detect", *targets[:2], "--grpc", f"127.0.0.1:{grpc_port}", "--model", model, "--mode", "client",
-             "--format", "jsonl"],
+            [
+                "detect",
+                *targets,
+                "--url",
+                f"http://127.0.0.1:{rest_port}",
+                "--model",
+                model,
+                "--out",
+                str(annotated),
+                "--save-images",
+                "--format",
+                "json",
+            ],
+            [
+                "detect",
+                *targets[:2],
+                "--grpc",
+                f"127.0.0.1:{grpc_port}",
+                "--model",
+                model,
+                "--mode",
+                "client",
+                "--format",
+                "jsonl",
+            ],
         ]
         for args in steps:
             print("$ yolo-tfserving " + " ".join(args), file=sys.stderr, flush=True)

@@ -36,8 +36,15 @@ def _log_to_stderr() -> None:
         logger.propagate = False
 
 
-def _backend_names(backend: str | None, compare: str | None, *, url: str | None, grpc: str | None,
-                   model_dir: Path | None, weights: Path | None) -> list[str]:
+def _backend_names(
+    backend: str | None,
+    compare: str | None,
+    *,
+    url: str | None,
+    grpc: str | None,
+    model_dir: Path | None,
+    weights: Path | None,
+) -> list[str]:
     from .._errors import InputError
     from ..evaluation import BACKENDS
 
@@ -58,8 +65,9 @@ def _backend_names(backend: str | None, compare: str | None, *, url: str | None,
     elif weights:
         names = ["onnxruntime" if weights.suffix.lower() == ".onnx" else "torch"]
     else:
-        raise InputError("nothing to evaluate: add --weights model.pt, --model-dir DIR, --url http://host:8501 "
-                         "or --grpc host:8500")
+        raise InputError(
+            "nothing to evaluate: add --weights model.pt, --model-dir DIR, --url http://host:8501 or --grpc host:8500"
+        )
     unknown = [n for n in names if n not in BACKENDS]
     if unknown:
         raise InputError(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
@@ -123,19 +131,32 @@ def eval_command(
         names = _backend_names(backend, compare, url=url, grpc=grpc, model_dir=model_dir, weights=weights)
         nms = eval_nms_config(conf_threshold=conf, iou_threshold=iou, max_det=max_det, multi_label=not single_label)
         dataset = load_dataset(data, images_dir=images).head(max_images)
-        reporter.log(f"eval: {len(dataset)} images, {dataset.num_boxes} boxes ({dataset.format} format), "
-                     f"backends {', '.join(names)}")
+        reporter.log(
+            f"eval: {len(dataset)} images, {dataset.num_boxes} boxes ({dataset.format} format), "
+            f"backends {', '.join(names)}"
+        )
         results = []
         for name in names:
-            runner = make_backend(name, weights=weights, model_dir=model_dir, url=url, grpc_target=grpc,
-                                  nms_config=nms, imgsz=imgsz, mode=mode, model_name=model_name)
+            runner = make_backend(
+                name,
+                weights=weights,
+                model_dir=model_dir,
+                url=url,
+                grpc_target=grpc,
+                nms_config=nms,
+                imgsz=imgsz,
+                mode=mode,
+                model_name=model_name,
+            )
             try:
                 with reporter.progress(name, total=len(dataset)) as advance:
                     result = evaluate(dataset, runner, progress=advance)
             finally:
                 runner.close()
-            reporter.log(f"{name}: mAP50-95 {result.map50_95:.4f}  mAP50 {result.map50:.4f}  "
-                         f"({result.images} images, {result.seconds:.1f} s)")
+            reporter.log(
+                f"{name}: mAP50-95 {result.map50_95:.4f}  mAP50 {result.map50:.4f}  "
+                f"({result.images} images, {result.seconds:.1f} s)"
+            )
             results.append(result)
         payload = _payload(data, dataset, nms, imgsz=imgsz, mode=mode, results=results)
         if json_output:
@@ -145,7 +166,6 @@ def eval_command(
             _single_tables(reporter, results[0])
         else:
             _compare_table(reporter, payload["comparison"])
-
 
 
 def _payload(data: Path, dataset: Any, nms: Any, *, imgsz: int | None, mode: str, results: list[Any]) -> dict[str, Any]:
@@ -163,21 +183,30 @@ def _payload(data: Path, dataset: Any, nms: Any, *, imgsz: int | None, mode: str
     ]
     return {
         "dataset": {"path": str(data), "format": dataset.format, "images": len(dataset), "boxes": dataset.num_boxes},
-        "settings": {"conf_threshold": nms.conf_threshold, "iou_threshold": nms.iou_threshold,
-                     "max_det": nms.max_det, "multi_label": nms.multi_label, "imgsz": imgsz, "mode": mode},
+        "settings": {
+            "conf_threshold": nms.conf_threshold,
+            "iou_threshold": nms.iou_threshold,
+            "max_det": nms.max_det,
+            "multi_label": nms.multi_label,
+            "imgsz": imgsz,
+            "mode": mode,
+        },
         "results": [r.to_json() for r in results],
         "comparison": comparison,
     }
 
 
 def _single_tables(reporter: Reporter, result: Any) -> None:
-    reporter.table(f"Evaluation ({result.backend})", [
-        ("mAP50-95", f"{result.map50_95:.4f}"),
-        ("mAP50", f"{result.map50:.4f}"),
-        ("images", str(result.images)),
-        ("detections", str(result.detections)),
-        ("time", f"{result.seconds:.1f} s"),
-    ])
+    reporter.table(
+        f"Evaluation ({result.backend})",
+        [
+            ("mAP50-95", f"{result.map50_95:.4f}"),
+            ("mAP50", f"{result.map50:.4f}"),
+            ("images", str(result.images)),
+            ("detections", str(result.detections)),
+            ("time", f"{result.seconds:.1f} s"),
+        ],
+    )
     rows = [(str(c.class_id), c.name, str(c.n_gt), f"{c.ap50_95:.4f}", f"{c.ap50:.4f}") for c in result.per_class]
     reporter.rows_table("Per-class AP (classes with ground truth)", ["id", "class", "boxes", "AP50-95", "AP50"], rows)
 
@@ -185,9 +214,18 @@ def _single_tables(reporter: Reporter, result: Any) -> None:
 def _compare_table(reporter: Reporter, comparison: list[dict[str, Any]]) -> None:
     first = comparison[0]["backend"]
     rows = [
-        (c["backend"], f"{c['map50_95']:.4f}", f"{c['map50']:.4f}", f"{c['delta_map50_95']:+.4f}",
-         f"{c['delta_map50']:+.4f}", f"{c['seconds']:.1f} s")
+        (
+            c["backend"],
+            f"{c['map50_95']:.4f}",
+            f"{c['map50']:.4f}",
+            f"{c['delta_map50_95']:+.4f}",
+            f"{c['delta_map50']:+.4f}",
+            f"{c['seconds']:.1f} s",
+        )
         for c in comparison
     ]
-    reporter.rows_table(f"Backends compared (deltas vs {first})",
-                        ["backend", "mAP50-95", "mAP50", "Δ mAP50-95", "Δ mAP50", "time"], rows)
+    reporter.rows_table(
+        f"Backends compared (deltas vs {first})",
+        ["backend", "mAP50-95", "mAP50", "Δ mAP50-95", "Δ mAP50", "time"],
+        rows,
+    )

@@ -39,15 +39,30 @@ BACKENDS = ("torch", "onnxruntime", "tf", "tf-detect", "rest", "grpc")
 DEFAULT_IMGSZ = 640
 
 
-def eval_nms_config(*, conf_threshold: float = 0.001, iou_threshold: float = 0.6, max_det: int = 300,
-                    multi_label: bool = True, agnostic: bool = False) -> NMSConfig:
+def eval_nms_config(
+    *,
+    conf_threshold: float = 0.001,
+    iou_threshold: float = 0.6,
+    max_det: int = 300,
+    multi_label: bool = True,
+    agnostic: bool = False,
+) -> NMSConfig:
     """YOLOv5 val.py's post-processing: conf 0.001, IoU 0.6, multi-label, 300 detections."""
     try:
-        return NMSConfig(conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det,
-                         multi_label=multi_label, agnostic=agnostic)
+        return NMSConfig(
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_det=max_det,
+            multi_label=multi_label,
+            agnostic=agnostic,
+        )
     except ValueError as exc:
-        raise InputError(str(exc).replace("conf_threshold", "--conf").replace("iou_threshold", "--iou")
-                         .replace("max_det", "--max-det")) from None
+        raise InputError(
+            str(exc)
+            .replace("conf_threshold", "--conf")
+            .replace("iou_threshold", "--iou")
+            .replace("max_det", "--max-det")
+        ) from None
 
 
 @runtime_checkable
@@ -71,9 +86,16 @@ class Backend(Protocol):
 class LetterboxBackend:
     """Decode (Pillow, EXIF, RGB) -> letterbox -> ``raw_fn`` -> numpy NMS -> unletterbox."""
 
-    def __init__(self, name: str, raw_fn: Callable[[NDArray[np.uint8]], NDArray[np.float32]], *,
-                 size_hw: tuple[int, int], class_names: tuple[str, ...], nms: NMSConfig,
-                 closer: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        raw_fn: Callable[[NDArray[np.uint8]], NDArray[np.float32]],
+        *,
+        size_hw: tuple[int, int],
+        class_names: tuple[str, ...],
+        nms: NMSConfig,
+        closer: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self._raw_fn = raw_fn
         self.size_hw = size_hw
@@ -90,8 +112,13 @@ class LetterboxBackend:
         canvas, plan = letterbox(rgb, self.size_hw)
         predictions = np.asarray(self._raw_fn(canvas))
         xyxy, scores, classes = non_max_suppression(predictions, self.nms)
-        return Detections.from_arrays(unletterbox_xyxy(xyxy, plan), scores, classes, names=self._names,
-                                      image_size_hw=(int(rgb.shape[0]), int(rgb.shape[1])))
+        return Detections.from_arrays(
+            unletterbox_xyxy(xyxy, plan),
+            scores,
+            classes,
+            names=self._names,
+            image_size_hw=(int(rgb.shape[0]), int(rgb.shape[1])),
+        )
 
     def close(self) -> None:
         if self._closer is not None:
@@ -155,8 +182,9 @@ def tf_raw_backend(version_dir: Path, *, nms: NMSConfig, imgsz: int | None = Non
         return raw_fn(images=tf.constant(x))["predictions"].numpy()[0]  # type: ignore[no-any-return]
 
     holder: list[Any] = [loaded]  # keep the SavedModel alive as long as the backend
-    return LetterboxBackend("tf", run, size_hw=size_hw, class_names=tuple(meta["class_names"]), nms=nms,
-                            closer=holder.clear)
+    return LetterboxBackend(
+        "tf", run, size_hw=size_hw, class_names=tuple(meta["class_names"]), nms=nms, closer=holder.clear
+    )
 
 
 class TFDetectBackend:
@@ -171,12 +199,19 @@ class TFDetectBackend:
         meta = read_export_metadata(version_dir)
         _check_imgsz(imgsz, (int(meta["size_hw"][0]), int(meta["size_hw"][1])), str(version_dir))
         if nms.max_det > int(meta["max_det"]):
-            raise InputError(f"--max-det {nms.max_det} exceeds the export-time max_det {meta['max_det']} of "
-                             f"{version_dir}; lower --max-det or re-export with a larger --max-det")
+            raise InputError(
+                f"--max-det {nms.max_det} exceeds the export-time max_det {meta['max_det']} of "
+                f"{version_dir}; lower --max-det or re-export with a larger --max-det"
+            )
         if bool(meta["multi_label"]) != nms.multi_label or bool(meta["agnostic"]) != nms.agnostic:
-            log.warning("tf-detect: the in-graph NMS uses the export-time multi_label=%s agnostic=%s, not "
-                        "multi_label=%s agnostic=%s", meta["multi_label"], meta["agnostic"], nms.multi_label,
-                        nms.agnostic)
+            log.warning(
+                "tf-detect: the in-graph NMS uses the export-time multi_label=%s agnostic=%s, not "
+                "multi_label=%s agnostic=%s",
+                meta["multi_label"],
+                meta["agnostic"],
+                nms.multi_label,
+                nms.agnostic,
+            )
         self._loaded: Any = self._tf.saved_model.load(str(version_dir))
         self._fn = self._loaded.signatures["detect"]
         self._names = tuple(str(n) for n in meta["class_names"])
@@ -189,12 +224,13 @@ class TFDetectBackend:
     def detect(self, path: Path) -> Detections:
         tf = self._tf
         image = prepare(path)
-        out = self._fn(images=tf.constant([image.encoded]),
-                       conf_threshold=tf.constant([self.nms.conf_threshold], tf.float32),
-                       iou_threshold=tf.constant([self.nms.iou_threshold], tf.float32),
-                       max_det=tf.constant([self.nms.max_det], tf.int32))
-        return Detections.from_serving_outputs({k: v.numpy() for k, v in out.items()}, 0,
-                                               image_size_hw=image.size_hw)
+        out = self._fn(
+            images=tf.constant([image.encoded]),
+            conf_threshold=tf.constant([self.nms.conf_threshold], tf.float32),
+            iou_threshold=tf.constant([self.nms.iou_threshold], tf.float32),
+            max_det=tf.constant([self.nms.max_det], tf.int32),
+        )
+        return Detections.from_serving_outputs({k: v.numpy() for k, v in out.items()}, 0, image_size_hw=image.size_hw)
 
     def close(self) -> None:
         self._loaded = None
@@ -207,13 +243,24 @@ class ClientBackend:
         from ..client import Client
 
         if mode == "server" and (nms.multi_label or nms.agnostic):
-            log.warning("%s: --mode server uses the in-graph NMS, whose multi_label/agnostic were fixed at export "
-                        "time; use --mode client for val.py's multi-label NMS", name)
+            log.warning(
+                "%s: --mode server uses the in-graph NMS, whose multi_label/agnostic were fixed at export "
+                "time; use --mode client for val.py's multi-label NMS",
+                name,
+            )
         self.name = name
         self.url = url
-        self._client = Client(url, model=model, protocol=name, mode=mode, conf_threshold=nms.conf_threshold,
-                              iou_threshold=nms.iou_threshold, max_det=nms.max_det, multi_label=nms.multi_label,
-                              agnostic=nms.agnostic)
+        self._client = Client(
+            url,
+            model=model,
+            protocol=name,
+            mode=mode,
+            conf_threshold=nms.conf_threshold,
+            iou_threshold=nms.iou_threshold,
+            max_det=nms.max_det,
+            multi_label=nms.multi_label,
+            agnostic=nms.agnostic,
+        )
         self._names: tuple[str, ...] | None = None
 
     @property
@@ -237,8 +284,10 @@ class ClientBackend:
 
 def _check_imgsz(imgsz: int | None, size_hw: tuple[int, int], what: str) -> None:
     if imgsz is not None and (imgsz, imgsz) != size_hw:
-        raise InputError(f"--imgsz {imgsz} does not match {what}, which was exported for "
-                         f"{size_hw[0]}x{size_hw[1]}; drop --imgsz or re-export")
+        raise InputError(
+            f"--imgsz {imgsz} does not match {what}, which was exported for "
+            f"{size_hw[0]}x{size_hw[1]}; drop --imgsz or re-export"
+        )
 
 
 def _version_dir(model_dir: Path) -> Path:
@@ -249,9 +298,18 @@ def _version_dir(model_dir: Path) -> Path:
     return resolve_version_dir(model_dir)
 
 
-def make_backend(name: str, *, weights: str | Path | None = None, model_dir: str | Path | None = None,
-                 url: str | None = None, grpc_target: str | None = None, nms_config: NMSConfig | None = None,
-                 imgsz: int | None = None, mode: str = "client", model_name: str = "yolov5") -> Backend:
+def make_backend(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    url: str | None = None,
+    grpc_target: str | None = None,
+    nms_config: NMSConfig | None = None,
+    imgsz: int | None = None,
+    mode: str = "client",
+    model_name: str = "yolov5",
+) -> Backend:
     """Build the backend ``name`` (one of :data:`BACKENDS`) from what the command line gave.
 
     ``imgsz`` None means the exported size for model-dir backends, and for ``torch`` the
@@ -284,12 +342,16 @@ def make_backend(name: str, *, weights: str | Path | None = None, model_dir: str
             if not weights_path.is_file():
                 raise InputError(f"--weights {weights_path} does not exist")
             return onnxruntime_backend(weights_path, nms=nms, imgsz=imgsz)
-        raise InputError("the onnxruntime backend needs an exported model: add --model-dir DIR (its "
-                         "assets.extra/model.onnx is used) or --weights model.onnx")
+        raise InputError(
+            "the onnxruntime backend needs an exported model: add --model-dir DIR (its "
+            "assets.extra/model.onnx is used) or --weights model.onnx"
+        )
     if name in ("tf", "tf-detect"):
         if model_path is None:
-            raise InputError(f"the {name} backend needs the exported SavedModel: add --model-dir DIR (a model or "
-                             "version directory written by export)")
+            raise InputError(
+                f"the {name} backend needs the exported SavedModel: add --model-dir DIR (a model or "
+                "version directory written by export)"
+            )
         version_dir = _version_dir(model_path)
         if name == "tf":
             return tf_raw_backend(version_dir, nms=nms, imgsz=imgsz)

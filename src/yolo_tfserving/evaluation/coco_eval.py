@@ -27,8 +27,18 @@ from .backends import Backend
 from .dataset import Dataset
 
 STAT_NAMES = (
-    "AP@[.50:.95]", "AP@.50", "AP@.75", "AP small", "AP medium", "AP large",
-    "AR@1", "AR@10", "AR@100", "AR small", "AR medium", "AR large",
+    "AP@[.50:.95]",
+    "AP@.50",
+    "AP@.75",
+    "AP small",
+    "AP medium",
+    "AP large",
+    "AR@1",
+    "AR@10",
+    "AR@100",
+    "AR small",
+    "AR medium",
+    "AR large",
 )
 
 
@@ -95,8 +105,11 @@ def coco_scores(ground_truth: dict[str, Any], results: list[dict[str, Any]]) -> 
             dt = gt.loadRes([dict(r) for r in results])
         else:  # loadRes refuses an empty list; no detections is a valid (zero) result
             dt = COCO()
-            dt.dataset = {"images": list(ground_truth["images"]), "categories": list(ground_truth["categories"]),
-                          "annotations": []}
+            dt.dataset = {
+                "images": list(ground_truth["images"]),
+                "categories": list(ground_truth["categories"]),
+                "annotations": [],
+            }
             dt.createIndex()
         cocoeval = COCOeval(gt, dt, "bbox")
         cocoeval.params.imgIds = [im["id"] for im in ground_truth["images"]]
@@ -116,8 +129,9 @@ def coco_scores(ground_truth: dict[str, Any], results: list[dict[str, Any]]) -> 
             continue
         p = precision[:, :, k, 0, -1]
         p50 = precision[0, :, k, 0, -1]
-        per_class.append(ClassAP(int(cat_id), names.get(cat_id, str(cat_id)), _mean_valid(p), _mean_valid(p50),
-                                 counts[cat_id]))
+        per_class.append(
+            ClassAP(int(cat_id), names.get(cat_id, str(cat_id)), _mean_valid(p), _mean_valid(p50), counts[cat_id])
+        )
     return CocoScores(map50_95=max(stats[0], 0.0), map50=max(stats[1], 0.0), per_class=per_class, stats=stats)
 
 
@@ -153,11 +167,22 @@ def evaluate(dataset: Dataset, backend: Backend, *, progress: Callable[[], None]
 
         logging.getLogger("yolo_tfserving.evaluation").warning(
             "%s: %d images decoded to a size other than the dataset's (EXIF orientation?); their boxes may not "
-            "line up with the ground truth", backend.name, mismatched)
+            "line up with the ground truth",
+            backend.name,
+            mismatched,
+        )
     names = _names(class_names, seen_names)
     scores = coco_scores(dataset.coco_ground_truth(names), results)
-    return EvalResult(backend=backend.name, map50_95=scores.map50_95, map50=scores.map50, per_class=scores.per_class,
-                      images=len(dataset.images), detections=len(results), seconds=seconds, stats=scores.stats)
+    return EvalResult(
+        backend=backend.name,
+        map50_95=scores.map50_95,
+        map50=scores.map50,
+        per_class=scores.per_class,
+        images=len(dataset.images),
+        detections=len(results),
+        seconds=seconds,
+        stats=scores.stats,
+    )
 
 
 def _names(class_names: Sequence[str], seen: dict[int, str]) -> tuple[str, ...]:

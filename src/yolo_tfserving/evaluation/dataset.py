@@ -97,11 +97,15 @@ class Dataset:
             return [by_name.get(name, -1) for name in class_names]
         ordered = sorted(int(c["id"]) for c in self.categories)
         if len(ordered) == len(class_names):
-            log.warning("category names differ from the model's class names; mapping class i to the i-th category "
-                        "in ascending id order")
+            log.warning(
+                "category names differ from the model's class names; mapping class i to the i-th category "
+                "in ascending id order"
+            )
             return ordered
-        raise InputError(f"cannot map the model's {len(class_names)} classes onto the dataset's {len(ordered)} "
-                         "categories: the category names are not the model's class names and the counts differ")
+        raise InputError(
+            f"cannot map the model's {len(class_names)} classes onto the dataset's {len(ordered)} "
+            "categories: the category names are not the model's class names and the counts differ"
+        )
 
     def coco_ground_truth(self, class_names: Sequence[str] = ()) -> dict[str, Any]:
         """The COCO dataset dict pycocotools loads (``images``, ``annotations``, ``categories``).
@@ -115,8 +119,9 @@ class Dataset:
             categories = [{"id": i, "name": class_names[i] if i < len(class_names) else str(i)} for i in ids]
         return {
             "info": {"description": f"yolo-tfserving eval: {self.root}"},
-            "images": [{"id": im.id, "file_name": str(im.path), "width": im.width, "height": im.height}
-                       for im in self.images],
+            "images": [
+                {"id": im.id, "file_name": str(im.path), "width": im.width, "height": im.height} for im in self.images
+            ],
             "annotations": [dict(a) for a in self.annotations],
             "categories": categories,
         }
@@ -136,8 +141,10 @@ def load_dataset(path: str | Path, *, images_dir: str | Path | None = None) -> D
         raise InputError(f"--data {path} does not exist")
     if path.is_file():
         if path.suffix.lower() != ".json":
-            raise InputError(f"--data {path} is a file but not a COCO .json; pass a YOLO dataset folder "
-                             "(images/ and labels/) or a COCO annotations .json")
+            raise InputError(
+                f"--data {path} is a file but not a COCO .json; pass a YOLO dataset folder "
+                "(images/ and labels/) or a COCO annotations .json"
+            )
         return load_coco_dataset(path, images or _default_coco_images(path.parent))
     if images is None:
         if (path / "labels").is_dir():
@@ -148,13 +155,16 @@ def load_dataset(path: str | Path, *, images_dir: str | Path | None = None) -> D
     if len(jsons) == 1:
         return load_coco_dataset(jsons[0], images or _default_coco_images(path))
     if len(jsons) > 1:
-        raise InputError(f"{path} holds {len(jsons)} .json files; pass the annotations file itself: "
-                         f"--data {jsons[0]} --images DIR")
+        raise InputError(
+            f"{path} holds {len(jsons)} .json files; pass the annotations file itself: --data {jsons[0]} --images DIR"
+        )
     if images is not None:
         raise InputError(f"--images is for COCO JSON datasets, and {path} holds no .json file")
     if (path / "images").is_dir():
-        raise InputError(f"{path} has images/ but no labels/ folder: a YOLO dataset needs labels/<stem>.txt "
-                         "beside images/ (or pass a COCO JSON: --data annotations.json --images DIR)")
+        raise InputError(
+            f"{path} has images/ but no labels/ folder: a YOLO dataset needs labels/<stem>.txt "
+            "beside images/ (or pass a COCO JSON: --data annotations.json --images DIR)"
+        )
     raise InputError(f"{path} is not a dataset: expected images/ and labels/ (YOLO) or a COCO annotations .json")
 
 
@@ -170,8 +180,9 @@ def load_yolo_dataset(root: str | Path) -> Dataset:
     if not images_root.is_dir():
         raise InputError(f"{root} has no images/ folder (YOLO layout: {root}/images and {root}/labels)")
     if not labels_root.is_dir():
-        raise InputError(f"{root} has images/ but no labels/ folder: a YOLO dataset needs labels/<stem>.txt "
-                         "beside images/")
+        raise InputError(
+            f"{root} has images/ but no labels/ folder: a YOLO dataset needs labels/<stem>.txt beside images/"
+        )
     paths = sorted(p for p in images_root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise InputError(f"no images in {images_root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -189,22 +200,27 @@ def load_yolo_dataset(root: str | Path) -> Dataset:
         for cls, (cx, cy, w, h) in read_yolo_labels(label_path):
             class_ids.add(cls)
             bw, bh = w * width, h * height
-            annotations.append({
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": cls,
-                "bbox": [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh],
-                "area": bw * bh,
-                "iscrowd": 0,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": cls,
+                    "bbox": [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh],
+                    "area": bw * bh,
+                    "iscrowd": 0,
+                }
+            )
     if not labelled:
-        raise InputError(f"none of the {len(paths)} images under {images_root} has a label file in {labels_root} "
-                         "(expected labels/<stem>.txt)")
+        raise InputError(
+            f"none of the {len(paths)} images under {images_root} has a label file in {labels_root} "
+            "(expected labels/<stem>.txt)"
+        )
     if len(paths) - labelled:
         log.info("%d of %d images have no label file (background images)", len(paths) - labelled, len(paths))
     categories = tuple({"id": c, "name": str(c)} for c in sorted(class_ids))
-    return Dataset(root=root, format="yolo", images=tuple(records), annotations=tuple(annotations),
-                   categories=categories)
+    return Dataset(
+        root=root, format="yolo", images=tuple(records), annotations=tuple(annotations), categories=categories
+    )
 
 
 def read_yolo_labels(path: Path) -> list[tuple[int, tuple[float, float, float, float]]]:
@@ -229,8 +245,10 @@ def read_yolo_labels(path: Path) -> list[tuple[int, tuple[float, float, float, f
             raise InputError(f"{path}:{number}: expected 'class cx cy w h' (5 numbers), got {len(values)}")
         cls = values[0]
         if cls < 0 or cls != int(cls) or not all(np.isfinite(box)) or box[2] < 0 or box[3] < 0:
-            raise InputError(f"{path}:{number}: invalid label {line.strip()!r} (class must be a non-negative integer, "
-                             "w and h non-negative)")
+            raise InputError(
+                f"{path}:{number}: invalid label {line.strip()!r} (class must be a non-negative integer, "
+                "w and h non-negative)"
+            )
         key = (cls, *box)
         if key in seen:
             continue
@@ -263,8 +281,7 @@ def load_coco_dataset(json_path: str | Path, images_dir: str | Path) -> Dataset:
     except json.JSONDecodeError as exc:
         raise InputError(f"{json_path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
-        raise InputError(f"{json_path} is not a COCO annotations file (needs 'images', 'annotations' and "
-                         "'categories')")
+        raise InputError(f"{json_path} is not a COCO annotations file (needs 'images', 'annotations' and 'categories')")
     if not images_dir.is_dir():
         raise InputError(f"images folder {images_dir} does not exist (pass --images DIR)")
     records: list[ImageRecord] = []
@@ -289,14 +306,17 @@ def load_coco_dataset(json_path: str | Path, images_dir: str | Path) -> Dataset:
     annotations = []
     for n, ann in enumerate(raw, start=1):
         x, y, w, h = (float(v) for v in ann["bbox"])
-        annotations.append({
-            "id": n if renumber else int(ann["id"]),
-            "image_id": int(ann["image_id"]),
-            "category_id": int(ann["category_id"]),
-            "bbox": [x, y, w, h],
-            "area": float(ann.get("area", w * h)),
-            "iscrowd": int(ann.get("iscrowd", 0)),
-        })
+        annotations.append(
+            {
+                "id": n if renumber else int(ann["id"]),
+                "image_id": int(ann["image_id"]),
+                "category_id": int(ann["category_id"]),
+                "bbox": [x, y, w, h],
+                "area": float(ann.get("area", w * h)),
+                "iscrowd": int(ann.get("iscrowd", 0)),
+            }
+        )
     categories = tuple({"id": int(c["id"]), "name": str(c.get("name", c["id"]))} for c in data["categories"])
-    return Dataset(root=json_path, format="coco", images=tuple(records), annotations=tuple(annotations),
-                   categories=categories)
+    return Dataset(
+        root=json_path, format="coco", images=tuple(records), annotations=tuple(annotations), categories=categories
+    )

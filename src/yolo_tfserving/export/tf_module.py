@@ -67,9 +67,7 @@ class YoloServingModule(tf.Module):
                 tf.TensorSpec([None], tf.int32, name="max_det"),
             ],
         )
-        self.raw_bytes = tf.function(
-            self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
-        )
+        self.raw_bytes = tf.function(self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")])
         self.class_names_fn = tf.function(
             self._class_names, input_signature=[tf.TensorSpec([None], tf.int32, name="class_ids")]
         )
@@ -83,8 +81,11 @@ class YoloServingModule(tf.Module):
     def _raw_bytes(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         h, w = self.spec.size_hw
         pixels = tf.io.decode_raw(images, tf.uint8)
-        checks = [tf.debugging.assert_equal(tf.shape(pixels)[1], h * w * 3,
-                                            message=f"each element of images must hold {h}x{w}x3 uint8 bytes")]
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {h}x{w}x3 uint8 bytes"
+            )
+        ]
         with tf.control_dependencies(checks):
             canvases = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
         predictions = self._network(canvases)

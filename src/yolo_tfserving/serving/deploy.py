@@ -35,8 +35,15 @@ from packaging.version import InvalidVersion, Version
 
 from .._errors import InputError
 
-__all__ = ["TARGETS", "deploy", "image_for", "installed_tensorflow_version", "server_args", "serving_version_for",
-           "to_yaml"]
+__all__ = [
+    "TARGETS",
+    "deploy",
+    "image_for",
+    "installed_tensorflow_version",
+    "server_args",
+    "serving_version_for",
+    "to_yaml",
+]
 
 TARGETS = ("docker", "compose", "k8s", "kserve")
 IMAGE_REPOSITORY = "tensorflow/serving"
@@ -52,8 +59,10 @@ CPU_TARGET_UTILIZATION = 70
 
 _FILE_OF = {"docker": "run.sh", "compose": "docker-compose.yml", "k8s": "k8s.yaml", "kserve": "kserve.yaml"}
 # Kubernetes resource.Quantity (the pattern KServe's CRD and the core schemas use).
-_QUANTITY = re.compile(r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-                       r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+_QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -148,7 +157,7 @@ def _model_tf_version(version_dir: Path) -> Version:
         if isinstance(data, dict) and data.get("tensorflow_version") is not None:
             value = data["tensorflow_version"]
             if not isinstance(value, str):
-                raise InputError(f"{path}: tensorflow_version must be a string like \"2.19.0\", got {value!r}")
+                raise InputError(f'{path}: tensorflow_version must be a string like "2.19.0", got {value!r}')
             return _parse_version(value, f"{path}: tensorflow_version")
     return _parse_version(installed_tensorflow_version(), "installed tensorflow version")
 
@@ -219,12 +228,12 @@ def _read_configs(repo: Path, name: str, *, enable_batching: bool) -> dict[str, 
     if name not in base_paths:
         raise InputError(
             f"{repo / MODELS_CONFIG} does not list model {name!r} (it lists: {', '.join(base_paths) or 'none'}); "
-            f"add a config {{ name: \"{name}\" base_path: \"/models/{name}\" model_platform: \"tensorflow\" }}"
+            f'add a config {{ name: "{name}" base_path: "/models/{name}" model_platform: "tensorflow" }}'
         )
     if base_paths[name].rstrip("/") != f"/models/{name}":
         raise InputError(
             f"{repo / MODELS_CONFIG} gives base_path {base_paths[name]!r} for {name!r}, but the image mounts the "
-            f"repository at /models; set base_path: \"/models/{name}\""
+            f'repository at /models; set base_path: "/models/{name}"'
         )
     return configs
 
@@ -377,8 +386,11 @@ class _Options:
 
 
 def _labels(model: _Model) -> dict[str, str]:
-    return {"app.kubernetes.io/name": model.k8s_name, "app.kubernetes.io/component": "tensorflow-serving",
-            "app.kubernetes.io/managed-by": "yolo-tfserving"}
+    return {
+        "app.kubernetes.io/name": model.k8s_name,
+        "app.kubernetes.io/component": "tensorflow-serving",
+        "app.kubernetes.io/managed-by": "yolo-tfserving",
+    }
 
 
 def _resources(opts: _Options) -> dict[str, Any]:
@@ -393,10 +405,22 @@ def _pvc(model: _Model, opts: _Options) -> tuple[str, dict[str, Any]]:
     k = model.k8s_name
     pod = f"{k}-fill"
     ns = opts.namespace
-    overrides = json.dumps({"spec": {
-        "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": f"{k}-models"}}],
-        "containers": [{"name": "fill", "image": "busybox", "command": ["sleep", "3600"],
-                        "volumeMounts": [{"name": "models", "mountPath": "/models"}]}]}}, separators=(",", ":"))
+    overrides = json.dumps(
+        {
+            "spec": {
+                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": f"{k}-models"}}],
+                "containers": [
+                    {
+                        "name": "fill",
+                        "image": "busybox",
+                        "command": ["sleep", "3600"],
+                        "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+                    }
+                ],
+            }
+        },
+        separators=(",", ":"),
+    )
     comment = (
         f"The SavedModels live on this volume, laid out as the repository: /models/{model.name}/<version>/.\n"
         "Fill it once (and again for each new version) from the machine that holds the repository:\n"
@@ -514,23 +538,32 @@ def _k8s(model: _Model, opts: _Options) -> str:
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(REST_PORT),
-                                    "prometheus.io/path": metrics_path},
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(REST_PORT),
+                        "prometheus.io/path": metrics_path,
+                    },
                 },
                 "spec": {
-                    "containers": [{
-                        "name": "tensorflow-serving",
-                        "image": opts.image,
-                        "args": server_args("/config", enable_batching=opts.enable_batching),
-                        "ports": [{"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-                                  {"name": "http", "containerPort": REST_PORT, "protocol": "TCP"}],
-                        "resources": _resources(opts),
-                        "startupProbe": _probe(model, period=10, failures=30),
-                        "readinessProbe": _probe(model, period=10, failures=3),
-                        "livenessProbe": _probe(model, period=20, failures=3),
-                        "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True},
-                                         {"name": "config", "mountPath": "/config", "readOnly": True}],
-                    }],
+                    "containers": [
+                        {
+                            "name": "tensorflow-serving",
+                            "image": opts.image,
+                            "args": server_args("/config", enable_batching=opts.enable_batching),
+                            "ports": [
+                                {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+                                {"name": "http", "containerPort": REST_PORT, "protocol": "TCP"},
+                            ],
+                            "resources": _resources(opts),
+                            "startupProbe": _probe(model, period=10, failures=30),
+                            "readinessProbe": _probe(model, period=10, failures=3),
+                            "livenessProbe": _probe(model, period=20, failures=3),
+                            "volumeMounts": [
+                                {"name": "models", "mountPath": "/models", "readOnly": True},
+                                {"name": "config", "mountPath": "/config", "readOnly": True},
+                            ],
+                        }
+                    ],
                     "volumes": [
                         {"name": "models", "persistentVolumeClaim": {"claimName": f"{k}-models", "readOnly": True}},
                         {"name": "config", "configMap": {"name": f"{k}-config"}},
@@ -546,8 +579,10 @@ def _k8s(model: _Model, opts: _Options) -> str:
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "ports": [{"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
-                      {"name": "http", "port": REST_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "http", "port": REST_PORT, "targetPort": "http", "protocol": "TCP"},
+            ],
         },
     }
     hpa = {
@@ -558,8 +593,15 @@ def _k8s(model: _Model, opts: _Options) -> str:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": k},
             "minReplicas": opts.replicas,
             "maxReplicas": opts.max_replicas,
-            "metrics": [{"type": "Resource", "resource": {
-                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": CPU_TARGET_UTILIZATION}}}],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": CPU_TARGET_UTILIZATION},
+                    },
+                }
+            ],
         },
     }
     header = (
@@ -567,13 +609,15 @@ def _k8s(model: _Model, opts: _Options) -> str:
         f"PersistentVolumeClaim {k}-models as its comment says. Generated by yolo-tfserving deploy.\n"
         f"Server configs (models.config, batching, monitoring) come from ConfigMap {k}-config mounted at /config."
     )
-    return to_yaml([
-        (header, config_map),
-        _pvc(model, opts),
-        (f"gRPC :{GRPC_PORT}, REST :{REST_PORT}; metrics at :{REST_PORT}{metrics_path}.", deployment),
-        ("", service),
-        (f"Scales on CPU ({CPU_TARGET_UTILIZATION}% of the request); needs metrics-server in the cluster.", hpa),
-    ])
+    return to_yaml(
+        [
+            (header, config_map),
+            _pvc(model, opts),
+            (f"gRPC :{GRPC_PORT}, REST :{REST_PORT}; metrics at :{REST_PORT}{metrics_path}.", deployment),
+            ("", service),
+            (f"Scales on CPU ({CPU_TARGET_UTILIZATION}% of the request); needs metrics-server in the cluster.", hpa),
+        ]
+    )
 
 
 def _kserve(model: _Model, opts: _Options) -> str:
@@ -607,19 +651,22 @@ def _kserve(model: _Model, opts: _Options) -> str:
             },
         },
     }
-    served = f"served as {k!r}" + (f" (not {model.name!r}: KServe names the model after the InferenceService)"
-                                   if k != model.name else "")
+    served = f"served as {k!r}" + (
+        f" (not {model.name!r}: KServe names the model after the InferenceService)" if k != model.name else ""
+    )
     header = (
         f"{model.name} on KServe's TensorFlow Serving runtime ({IMAGE_REPOSITORY}:{runtime_version}), {served}.\n"
         f"Apply: kubectl apply -f kserve.yaml, then fill the PersistentVolumeClaim {k}-models as its comment says.\n"
         "KServe passes --model_name and --model_base_path itself; this ConfigMap adds batching and monitoring.\n"
         "Generated by yolo-tfserving deploy."
     )
-    return to_yaml([
-        (header, _config_map(model, opts, config_name, models_config=False)),
-        _pvc(model, opts),
-        (f"REST: <ingress>/v1/models/{k}:predict (V1 protocol, the one TF Serving speaks).", isvc),
-    ])
+    return to_yaml(
+        [
+            (header, _config_map(model, opts, config_name, models_config=False)),
+            _pvc(model, opts),
+            (f"REST: <ingress>/v1/models/{k}:predict (V1 protocol, the one TF Serving speaks).", isvc),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- README
@@ -684,14 +731,23 @@ def _check_options(target: str, *, replicas: int, max_replicas: int, namespace: 
         raise InputError(f"namespace {namespace!r} is not a Kubernetes name (lower-case letters, digits and '-')")
     for what, value in (("cpu", cpu), ("memory", memory)):
         if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
-            raise InputError(
-                f"{what} {value!r} is not a Kubernetes quantity (e.g. cpu \"500m\" or \"2\", memory \"2Gi\")"
-            )
+            raise InputError(f'{what} {value!r} is not a Kubernetes quantity (e.g. cpu "500m" or "2", memory "2Gi")')
 
 
-def deploy(target: str, repo: Path, *, out: Path, model_name: str | None = None, image: str | None = None,
-           replicas: int = 1, namespace: str = "default", cpu: str = "1", memory: str = "2Gi",
-           max_replicas: int = 4, enable_batching: bool = True) -> list[Path]:
+def deploy(
+    target: str,
+    repo: Path,
+    *,
+    out: Path,
+    model_name: str | None = None,
+    image: str | None = None,
+    replicas: int = 1,
+    namespace: str = "default",
+    cpu: str = "1",
+    memory: str = "2Gi",
+    max_replicas: int = 4,
+    enable_batching: bool = True,
+) -> list[Path]:
     """Write the deployment file for ``target`` (and ``README.md``) under ``out``; return the paths written.
 
     ``target`` is one of :data:`TARGETS`. ``repo`` is a TF Serving model repository as ``export`` writes it;
@@ -700,8 +756,15 @@ def deploy(target: str, repo: Path, *, out: Path, model_name: str | None = None,
     """
     _check_options(target, replicas=replicas, max_replicas=max_replicas, namespace=namespace, cpu=cpu, memory=memory)
     model = _load_model(Path(repo), model_name, enable_batching=enable_batching)
-    opts = _Options(image=image_for(model.tf_version, image), replicas=replicas, namespace=namespace, cpu=cpu,
-                    memory=memory, max_replicas=max_replicas, enable_batching=enable_batching)
+    opts = _Options(
+        image=image_for(model.tf_version, image),
+        replicas=replicas,
+        namespace=namespace,
+        cpu=cpu,
+        memory=memory,
+        max_replicas=max_replicas,
+        enable_batching=enable_batching,
+    )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a directory; pass a directory for the deployment files")

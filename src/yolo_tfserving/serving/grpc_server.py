@@ -160,8 +160,9 @@ class GrpcFrontEnd:
         signature_name = request.model_spec.signature_name or None
         signature = self.plane.signature_for(ref, signature_name)
         inputs = _decode_inputs(request.inputs, signature)
-        result = self.plane.predict(ref, signature_name, inputs, output_filter=list(request.output_filter) or None,
-                                    entrypoint=ENTRYPOINT)
+        result = self.plane.predict(
+            ref, signature_name, inputs, output_filter=list(request.output_filter) or None, entrypoint=ENTRYPOINT
+        )
         response = self._msgs.PredictResponse()
         _fill_model_spec(response.model_spec, ref.name, result.version, result.signature_name)
         for alias, value in result.outputs.items():
@@ -191,8 +192,9 @@ class GrpcFrontEnd:
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
-        version, results = self.plane.classify(ref, signature_name, _serialized_examples(request.input),
-                                               entrypoint=ENTRYPOINT)
+        version, results = self.plane.classify(
+            ref, signature_name, _serialized_examples(request.input), entrypoint=ENTRYPOINT
+        )
         response = self._msgs.ClassificationResponse()
         _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
         for row in results:
@@ -205,8 +207,9 @@ class GrpcFrontEnd:
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
-        version, values = self.plane.regress(ref, signature_name, _serialized_examples(request.input),
-                                             entrypoint=ENTRYPOINT)
+        version, values = self.plane.regress(
+            ref, signature_name, _serialized_examples(request.input), entrypoint=ENTRYPOINT
+        )
         response = self._msgs.RegressionResponse()
         _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
         for value in values:
@@ -224,8 +227,9 @@ class GrpcFrontEnd:
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
         # as get_model_status_impl.cc: no name check here; an empty name is a model with no versions (NOT_FOUND)
-        states = self.plane.status(ModelRef(name=spec.name, version=_spec_version(spec),
-                                            label=spec.version_label or None))
+        states = self.plane.status(
+            ModelRef(name=spec.name, version=_spec_version(spec), label=spec.version_label or None)
+        )
         response = self._msgs.GetModelStatusResponse()
         for state in states:
             entry = response.model_version_status.add(version=state.version, state=state.state)
@@ -235,8 +239,9 @@ class GrpcFrontEnd:
 
     @_rpc("HandleReloadConfigRequest")
     def HandleReloadConfigRequest(self, request: bytes, context: grpc.ServicerContext) -> Any:
-        raise unimplemented("HandleReloadConfigRequest is not supported by this server; "
-                            "change the model config file instead")
+        raise unimplemented(
+            "HandleReloadConfigRequest is not supported by this server; change the model config file instead"
+        )
 
 
 # -- request parsing ------------------------------------------------------------------------
@@ -279,8 +284,9 @@ def _decode_inputs(protos: Any, signature: SignatureInfo) -> dict[str, np.ndarra
         if check_dtypes:
             want = signature.inputs[alias].dtype_enum
             if int(proto.dtype) != want:
-                raise invalid_argument(f"Expects arg[{alias}] to be {_dtype_name(want)} but "
-                                       f"{_dtype_name(proto.dtype)} is provided")
+                raise invalid_argument(
+                    f"Expects arg[{alias}] to be {_dtype_name(want)} but {_dtype_name(proto.dtype)} is provided"
+                )
     return inputs
 
 

@@ -7,29 +7,11 @@ The REST and gRPC front ends never choose a status themselves: the core raises
 
 from __future__ import annotations
 
-import enum
-
 from .._errors import ServingError
+from ..client._protos import ErrorCode
 
-
-class Code(enum.IntEnum):
-    OK = 0
-    CANCELLED = 1
-    UNKNOWN = 2
-    INVALID_ARGUMENT = 3
-    DEADLINE_EXCEEDED = 4
-    NOT_FOUND = 5
-    ALREADY_EXISTS = 6
-    PERMISSION_DENIED = 7
-    RESOURCE_EXHAUSTED = 8
-    FAILED_PRECONDITION = 9
-    ABORTED = 10
-    OUT_OF_RANGE = 11
-    UNIMPLEMENTED = 12
-    INTERNAL = 13
-    UNAVAILABLE = 14
-    DATA_LOSS = 15
-    UNAUTHENTICATED = 16
+# The canonical codes are tensorflow.error.Code, the enum TF Serving's StatusProto carries.
+Code = ErrorCode
 
 
 # TF Serving's model_servers/http_server.cc ToHTTPStatusCode.
