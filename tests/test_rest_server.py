@@ -474,3 +474,33 @@ def test_absl_style_boolean_flags() -> None:
         "--noenable_model_warmup",
         "--port=1",
     ]
+
+
+def test_status_mapping_is_tf_servings() -> None:
+    from yolo_tfserving.serving.status import Code, http_status
+
+    expected = {Code.OK: 200, Code.INVALID_ARGUMENT: 400, Code.FAILED_PRECONDITION: 400, Code.NOT_FOUND: 404,
+                Code.UNIMPLEMENTED: 501, Code.RESOURCE_EXHAUSTED: 429, Code.UNAVAILABLE: 503,
+                Code.DEADLINE_EXCEEDED: 504, Code.INTERNAL: 500, Code.UNKNOWN: 500, Code.ALREADY_EXISTS: 409,
+                Code.PERMISSION_DENIED: 403, Code.UNAUTHENTICATED: 401, Code.OUT_OF_RANGE: 400,
+                Code.CANCELLED: 499, Code.ABORTED: 409, Code.DATA_LOSS: 500}
+    assert {code: http_status(code) for code in expected} == expected
+
+
+def test_unimplemented_dtype_over_http(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    class Halves(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float16, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"y": x * 2}
+
+    module = Halves()
+    tf.saved_model.save(module, str(tmp_path / "h" / "1"), signatures={"serving_default": module.serve})
+    srv = start_server(model_name="h", model_base_path=str(tmp_path / "h"))
+    try:
+        # columnar: the converter error itself (row format wraps it in INVALID_ARGUMENT, as TF Serving does)
+        r = httpx.post(f"http://127.0.0.1:{srv.rest_port}/v1/models/h:predict", json={"inputs": [1.0]}, timeout=30)
+        assert r.status_code == 501 and error_of(r)
+    finally:
+        srv.stop()
