@@ -124,59 +124,67 @@ class DataPlane:
         return outputs
 
     # -- classify / regress ----------------------------------------------------------
+    def _run_examples(
+        self,
+        ref: ModelRef,
+        signature_name: str | None,
+        examples: list[bytes],
+        *,
+        api: str,
+        method: str,
+        entrypoint: str,
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Serialized tf.Examples through a classify/regress signature: (version, outputs)."""
+        with (
+            self._observe(ref, api, entrypoint),
+            self.manager.handle(ref.name, ref.version, ref.label) as servable,
+        ):
+            signature = servable.signature(signature_name)
+            if signature.method_name != method:
+                kind = "classification" if api == "classify" else "regression"
+                raise invalid_argument(
+                    f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
+                )
+            outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
+            return servable.version, outputs
+
     def classify(
         self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
     ) -> tuple[int, list[list[tuple[str, float]]]]:
         """Serialized tf.Examples in; per example a list of (label, score)."""
-        with (
-            self._observe(ref, "classify", entrypoint),
-            self.manager.handle(ref.name, ref.version, ref.label) as servable,
-        ):
-            signature = servable.signature(signature_name)
-            if signature.method_name != CLASSIFY_METHOD:
-                raise invalid_argument(
-                    f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
-                    f"Was: {signature.method_name}"
-                )
-            outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
-            classes = outputs.get("classes")
-            scores = outputs.get("scores")
-            if classes is None and scores is None:
-                raise invalid_argument("Expected classification signature outputs to contain classes or scores")
-            n = len(examples)
-            results = []
-            for i in range(n):
-                row_scores = scores[i].reshape(-1) if scores is not None else None
-                row_classes = classes[i].reshape(-1) if classes is not None else None
-                count = len(row_scores) if row_scores is not None else len(row_classes)  # type: ignore[arg-type]
-                results.append(
-                    [
-                        (
-                            row_classes[j].decode() if row_classes is not None else "",
-                            float(row_scores[j]) if row_scores is not None else 0.0,
-                        )
-                        for j in range(count)
-                    ]
-                )
-            return servable.version, results
+        version, outputs = self._run_examples(
+            ref, signature_name, examples, api="classify", method=CLASSIFY_METHOD, entrypoint=entrypoint
+        )
+        classes = outputs.get("classes")
+        scores = outputs.get("scores")
+        if classes is None and scores is None:
+            raise invalid_argument("Expected classification signature outputs to contain classes or scores")
+        results = []
+        for i in range(len(examples)):
+            row_scores = scores[i].reshape(-1) if scores is not None else None
+            row_classes = classes[i].reshape(-1) if classes is not None else None
+            count = len(row_scores) if row_scores is not None else len(row_classes)  # type: ignore[arg-type]
+            results.append(
+                [
+                    (
+                        row_classes[j].decode() if row_classes is not None else "",
+                        float(row_scores[j]) if row_scores is not None else 0.0,
+                    )
+                    for j in range(count)
+                ]
+            )
+        return version, results
 
     def regress(
         self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
     ) -> tuple[int, list[float]]:
-        with (
-            self._observe(ref, "regress", entrypoint),
-            self.manager.handle(ref.name, ref.version, ref.label) as servable,
-        ):
-            signature = servable.signature(signature_name)
-            if signature.method_name != REGRESS_METHOD:
-                raise invalid_argument(
-                    f"Expected regression signature method_name to be {REGRESS_METHOD}. Was: {signature.method_name}"
-                )
-            outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
-            values = outputs.get("outputs")
-            if values is None:
-                raise invalid_argument("Expected regression signature outputs to contain 'outputs'")
-            return servable.version, [float(v) for v in values.reshape(len(examples), -1)[:, 0]]
+        version, outputs = self._run_examples(
+            ref, signature_name, examples, api="regress", method=REGRESS_METHOD, entrypoint=entrypoint
+        )
+        values = outputs.get("outputs")
+        if values is None:
+            raise invalid_argument("Expected regression signature outputs to contain 'outputs'")
+        return version, [float(v) for v in values.reshape(len(examples), -1)[:, 0]]
 
     # -- metadata / status -----------------------------------------------------------
     def metadata(self, ref: ModelRef, *, entrypoint: str = "REST") -> tuple[int, Any]:
