@@ -142,11 +142,17 @@ def test_rest_and_grpc_agree_and_classes_filter(served: Any) -> None:
         grpc_client.close()
 
 
-def test_async_client(served: Any) -> None:
+@pytest.mark.parametrize(
+    "protocol,mode", [("rest", "server"), ("rest", "client"), ("grpc", "server"), ("grpc", "client")]
+)
+def test_async_client(served: Any, protocol: str, mode: str) -> None:
     from yolo_tfserving import AsyncClient
 
+    url = f"http://127.0.0.1:{served.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{served.grpc_port}"
+
     async def go() -> list[Detections]:
-        async with AsyncClient(f"http://127.0.0.1:{served.rest_port}", conf_threshold=0.001) as client:
+        async with AsyncClient(url, mode=mode, conf_threshold=0.001) as client:
+            assert (await client.status())["model_version_status"][0]["state"] == "AVAILABLE"
             return list(await asyncio.gather(*(client.detect(im) for im in _images())))
 
     results = asyncio.run(go())

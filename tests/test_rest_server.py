@@ -479,11 +479,25 @@ def test_absl_style_boolean_flags() -> None:
 def test_status_mapping_is_tf_servings() -> None:
     from yolo_tfserving.serving.status import Code, http_status
 
-    expected = {Code.OK: 200, Code.INVALID_ARGUMENT: 400, Code.FAILED_PRECONDITION: 400, Code.NOT_FOUND: 404,
-                Code.UNIMPLEMENTED: 501, Code.RESOURCE_EXHAUSTED: 429, Code.UNAVAILABLE: 503,
-                Code.DEADLINE_EXCEEDED: 504, Code.INTERNAL: 500, Code.UNKNOWN: 500, Code.ALREADY_EXISTS: 409,
-                Code.PERMISSION_DENIED: 403, Code.UNAUTHENTICATED: 401, Code.OUT_OF_RANGE: 400,
-                Code.CANCELLED: 499, Code.ABORTED: 409, Code.DATA_LOSS: 500}
+    expected = {
+        Code.OK: 200,
+        Code.INVALID_ARGUMENT: 400,
+        Code.FAILED_PRECONDITION: 400,
+        Code.NOT_FOUND: 404,
+        Code.UNIMPLEMENTED: 501,
+        Code.RESOURCE_EXHAUSTED: 429,
+        Code.UNAVAILABLE: 503,
+        Code.DEADLINE_EXCEEDED: 504,
+        Code.INTERNAL: 500,
+        Code.UNKNOWN: 500,
+        Code.ALREADY_EXISTS: 409,
+        Code.PERMISSION_DENIED: 403,
+        Code.UNAUTHENTICATED: 401,
+        Code.OUT_OF_RANGE: 400,
+        Code.CANCELLED: 499,
+        Code.ABORTED: 409,
+        Code.DATA_LOSS: 500,
+    }
     assert {code: http_status(code) for code in expected} == expected
 
 

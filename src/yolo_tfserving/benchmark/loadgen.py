@@ -267,7 +267,7 @@ class _ClientSender(_Sender):
 
     def prepare(self, image: int) -> None:
         if self.client.mode == "client":
-            self.client._ensure_facts()  # the model's size and class names, read once per client
+            self.client.model_facts()  # the model's size and class names, read once per client
 
     def send(self, image: int) -> tuple[int, int]:
         transport = self.client.transport

@@ -105,18 +105,13 @@ class RestTransport:
 
     def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
         try:
-            response = self._client.request(
-                method, path, content=body, headers={"Content-Type": "application/json"} if body else None
-            )
-        except self._httpx.TimeoutException as exc:
-            raise ServerUnavailableError(
-                f"timed out waiting for {self.url}{path}; raise timeout_s or check the server's load"
-            ) from exc
+            response = self._client.request(method, path, content=body, headers=_json_headers(body))
         except self._httpx.HTTPError as exc:
-            raise ServerUnavailableError(
-                f"cannot reach the model server at {self.url} ({exc}); is it running? "
-                "start one with: yolo-tfserving serve --model_base_path ..."
-            ) from exc
+            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
+        return self._check(response, path, target, body)
+
+    def _check(self, response: Any, path: str, target: ModelTarget, body: bytes | None) -> bytes:
+        """Record sizes; turn an error status into our exceptions (shared with the async transport)."""
         self.last_request_bytes = len(body or b"")
         self.last_response_bytes = len(response.content)
         if response.status_code != 200:
@@ -130,7 +125,7 @@ class RestTransport:
                 status=response.status_code,
                 url=self.url,
             )
-        return response.content
+        return bytes(response.content)
 
     def predict(
         self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
@@ -150,6 +145,51 @@ class RestTransport:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _json_headers(body: bytes | None) -> dict[str, str] | None:
+    return {"Content-Type": "application/json"} if body else None
+
+
+def _rest_unreachable(exc: Exception, httpx: Any, url: str, path: str) -> ServerUnavailableError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ServerUnavailableError(f"timed out waiting for {url}{path}; raise timeout_s or check the server's load")
+    return ServerUnavailableError(
+        f"cannot reach the model server at {url} ({exc}); is it running? "
+        "start one with: yolo-tfserving serve --model_base_path ..."
+    )
+
+
+class AsyncRestTransport(RestTransport):
+    """:class:`RestTransport` on ``httpx.AsyncClient``: same requests, same parsing, awaitable I/O."""
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        super().__init__(url, timeout_s=timeout_s)
+        self._client.close()
+        self._async = self._httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
+
+    async def _acall(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
+        try:
+            response = await self._async.request(method, path, content=body, headers=_json_headers(body))
+        except self._httpx.HTTPError as exc:
+            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
+        return self._check(response, path, target, body)
+
+    async def apredict(
+        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
+    ) -> dict[str, np.ndarray]:
+        body = encode_rest_inputs(inputs, signature_name)
+        raw = await self._acall("POST", target.rest_path() + ":predict", target, body)
+        return decode_rest_outputs(raw, single_output)
+
+    async def astatus(self, target: ModelTarget) -> dict[str, Any]:
+        return json.loads(await self._acall("GET", target.rest_path(), target))  # type: ignore[no-any-return]
+
+    async def ametadata(self, target: ModelTarget) -> dict[str, Any]:
+        return json.loads(await self._acall("GET", target.rest_path() + "/metadata", target))  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self._async.aclose()
 
 
 def _rest_error_message(response: Any) -> str:
@@ -191,52 +231,58 @@ class GrpcTransport:
         if signature_name:
             spec.signature_name = signature_name
 
-    def _invoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
+    def _translate(self, exc: Any, target: ModelTarget) -> Exception:
         grpc = self._grpc
-        try:
-            response = method(request, timeout=self._timeout_s)
-        except grpc.RpcError as exc:
-            code = exc.code()
-            details = exc.details() or code.name
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and "queue" not in details:
-                raise ServerUnavailableError(
-                    f"cannot reach the model server at {self.url} ({code.name}: {details}); "
-                    "is it running? start one with: yolo-tfserving serve ..."
-                ) from exc
-            if code == grpc.StatusCode.NOT_FOUND:
-                raise ModelNotFoundError(
-                    f"model {target.describe()} is not served at {self.url}: {details}", status=code.name, url=self.url
-                ) from exc
-            raise RequestError(f"{self.url} answered {code.name}: {details}", status=code.name, url=self.url) from exc
+        code = exc.code()
+        details = exc.details() or code.name
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and "queue" not in details:
+            return ServerUnavailableError(
+                f"cannot reach the model server at {self.url} ({code.name}: {details}); "
+                "is it running? start one with: yolo-tfserving serve ..."
+            )
+        if code == grpc.StatusCode.NOT_FOUND:
+            return ModelNotFoundError(
+                f"model {target.describe()} is not served at {self.url}: {details}", status=code.name, url=self.url
+            )
+        return RequestError(f"{self.url} answered {code.name}: {details}", status=code.name, url=self.url)
+
+    def _record(self, request: Any, response: Any) -> Any:
         self.last_request_bytes = request.ByteSize()
         self.last_response_bytes = response.ByteSize()
         return response
 
-    def predict(
-        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
-    ) -> dict[str, np.ndarray]:
+    def _invoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
+        try:
+            response = method(request, timeout=self._timeout_s)
+        except self._grpc.RpcError as exc:
+            raise self._translate(exc, target) from exc
+        return self._record(request, response)
+
+    # request builders and response parsers, shared with the async transport
+    def _predict_request(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray]) -> Any:
         request = self._msgs.PredictRequest()
         self._spec(request.model_spec, target, signature_name)
         for name, value in inputs.items():
             request.inputs[name].CopyFrom(self._protos.ndarray_to_tensor_proto(value))
-        response = self._invoke(self._predict.Predict, request, target)
+        return request
+
+    def _outputs(self, response: Any) -> dict[str, np.ndarray]:
         return {k: self._protos.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
 
-    def status(self, target: ModelTarget) -> dict[str, Any]:
-        from google.protobuf import json_format
-
+    def _status_request(self, target: ModelTarget) -> Any:
         request = self._msgs.GetModelStatusRequest()
         self._spec(request.model_spec, target)
-        response = self._invoke(self._model.GetModelStatus, request, target)
-        return json_format.MessageToDict(response, preserving_proto_field_name=True)
+        return request
 
-    def metadata(self, target: ModelTarget) -> dict[str, Any]:
-        from google.protobuf import json_format
-
+    def _metadata_request(self, target: ModelTarget) -> Any:
         request = self._msgs.GetModelMetadataRequest()
         self._spec(request.model_spec, target)
         request.metadata_field.append("signature_def")
-        response = self._invoke(self._predict.GetModelMetadata, request, target)
+        return request
+
+    def _metadata_json(self, response: Any) -> dict[str, Any]:
+        from google.protobuf import json_format
+
         sig_map = self._msgs.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
         return {
@@ -244,5 +290,59 @@ class GrpcTransport:
             "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True)},
         }
 
+    def predict(
+        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
+    ) -> dict[str, np.ndarray]:
+        request = self._predict_request(target, signature_name, inputs)
+        return self._outputs(self._invoke(self._predict.Predict, request, target))
+
+    def status(self, target: ModelTarget) -> dict[str, Any]:
+        response = self._invoke(self._model.GetModelStatus, self._status_request(target), target)
+        return _status_json(response)
+
+    def metadata(self, target: ModelTarget) -> dict[str, Any]:
+        return self._metadata_json(self._invoke(self._predict.GetModelMetadata, self._metadata_request(target), target))
+
     def close(self) -> None:
         self._channel.close()
+
+
+def _status_json(response: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(response, preserving_proto_field_name=True)
+
+
+class AsyncGrpcTransport(GrpcTransport):
+    """:class:`GrpcTransport` on a ``grpc.aio`` channel: same messages, same parsing, awaitable I/O."""
+
+    def __init__(self, target: str, *, timeout_s: float) -> None:
+        super().__init__(target, timeout_s=timeout_s)
+        self._channel.close()
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+        self._channel = self._grpc.aio.insecure_channel(target, options=options)
+        self._predict = self._protos.prediction_stub(self._channel)
+        self._model = self._protos.model_stub(self._channel)
+
+    async def _ainvoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
+        try:
+            response = await method(request, timeout=self._timeout_s)
+        except self._grpc.RpcError as exc:
+            raise self._translate(exc, target) from exc
+        return self._record(request, response)
+
+    async def apredict(
+        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
+    ) -> dict[str, np.ndarray]:
+        request = self._predict_request(target, signature_name, inputs)
+        return self._outputs(await self._ainvoke(self._predict.Predict, request, target))
+
+    async def astatus(self, target: ModelTarget) -> dict[str, Any]:
+        return _status_json(await self._ainvoke(self._model.GetModelStatus, self._status_request(target), target))
+
+    async def ametadata(self, target: ModelTarget) -> dict[str, Any]:
+        response = await self._ainvoke(self._predict.GetModelMetadata, self._metadata_request(target), target)
+        return self._metadata_json(response)
+
+    async def aclose(self) -> None:
+        await self._channel.close()

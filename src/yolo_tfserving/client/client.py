@@ -13,7 +13,6 @@ The request building and response parsing is shared by both clients; only I/O di
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 
 from .._errors import InputError, RequestError
 from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
-from ._transport import GrpcTransport, ModelTarget, RestTransport
+from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, ModelTarget, RestTransport
 from .detections import Detections
 from .images import ImageInput, PreparedImage, prepare
 
@@ -129,11 +128,26 @@ class _Core:
         return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
 
 
-class Client:
-    """A synchronous client. Use as a context manager or call :meth:`close`.
+def _nms_config(
+    conf_threshold: float,
+    iou_threshold: float,
+    max_det: int,
+    classes: Sequence[int] | None,
+    agnostic: bool,
+    multi_label: bool,
+) -> NMSConfig:
+    return NMSConfig(
+        conf_threshold=conf_threshold,
+        iou_threshold=iou_threshold,
+        max_det=max_det,
+        classes=tuple(classes) if classes is not None else None,
+        agnostic=agnostic,
+        multi_label=multi_label,
+    )
 
-    ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` / ``host:8500`` (gRPC).
-    """
+
+class _ClientBase:
+    """Argument handling and the transport-free steps shared by :class:`Client` and :class:`AsyncClient`."""
 
     def __init__(
         self,
@@ -155,25 +169,53 @@ class Client:
         proto, address = _split_url(url, protocol)
         if proto not in PROTOCOLS:
             raise InputError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
-        nms = NMSConfig(
-            conf_threshold=conf_threshold,
-            iou_threshold=iou_threshold,
-            max_det=max_det,
-            classes=tuple(classes) if classes is not None else None,
-            agnostic=agnostic,
-            multi_label=multi_label,
-        )
+        nms = _nms_config(conf_threshold, iou_threshold, max_det, classes, agnostic, multi_label)
         self._core = _Core(model=model, mode=mode, version=version, label=label, nms=nms)
         self.protocol = proto
-        self.transport: RestTransport | GrpcTransport = (
-            RestTransport(address, timeout_s=timeout_s)
-            if proto == "rest"
-            else GrpcTransport(address, timeout_s=timeout_s)
-        )
+        self._address = address
+        self._timeout_s = timeout_s
 
     @property
     def mode(self) -> str:
         return self._core.mode
+
+    def _raw_request(self, canvases: np.ndarray) -> tuple[str, dict[str, np.ndarray], str]:
+        """Client mode's model call: REST sends 8-bit canvases as bytes, gRPC float32 tensor_content."""
+        if self.protocol == "rest":
+            return (
+                "raw_bytes",
+                {"images": np.asarray([c.tobytes() for c in canvases], dtype=object)},
+                "predictions_bytes",
+            )
+        return "raw", {"images": canvases.astype(np.float32) / np.float32(255.0)}, "predictions"
+
+    @staticmethod
+    def _raw_predictions(outputs: dict[str, np.ndarray]) -> np.ndarray:
+        if "predictions" in outputs:
+            return outputs["predictions"]
+        from ._protos import messages, tensor_proto_to_ndarray
+
+        tensor_proto = messages().TensorProto
+        return np.stack([tensor_proto_to_ndarray(tensor_proto.FromString(b)) for b in outputs["predictions_bytes"]])
+
+    def _names_request(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], dict[str, np.ndarray]]:
+        size_hw, nc = self._core.facts_from_metadata(metadata)
+        return size_hw, {"class_ids": np.arange(nc, dtype=np.int32)}
+
+
+class Client(_ClientBase):
+    """A synchronous client. Use as a context manager or call :meth:`close`.
+
+    ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` / ``host:8500`` (gRPC).
+    """
+
+    def __init__(self, url: str = "http://localhost:8501", **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.transport: RestTransport | GrpcTransport = (
+            RestTransport(self._address, timeout_s=self._timeout_s)
+            if self.protocol == "rest"
+            else GrpcTransport(self._address, timeout_s=self._timeout_s)
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -189,6 +231,15 @@ class Client:
 
     def metadata(self) -> dict[str, Any]:
         return self.transport.metadata(self._core.target)
+
+    def model_facts(self) -> ModelFacts:
+        """The model's input size and class names (read once from the server, then cached)."""
+        core = self._core
+        if core.facts is None:
+            size_hw, request = self._names_request(self.metadata())
+            names = self.transport.predict(core.target, "class_names", request, single_output="class_names")
+            core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+        return core.facts
 
     def detect(
         self,
@@ -218,47 +269,30 @@ class Client:
         if core.mode == "server":
             signature, inputs = core.server_request(prepared, cfg)
             return core.server_response(self.transport.predict(core.target, signature, inputs), prepared, cfg)
-        self._ensure_facts()
+        self.model_facts()
         canvases, plans = core.canvases(prepared)
-        predictions = self._raw(canvases)
-        return core.client_response(predictions, plans, prepared, cfg)
-
-    def _raw(self, canvases: np.ndarray) -> np.ndarray:
-        target = self._core.target
-        if isinstance(self.transport, RestTransport):
-            blobs = np.asarray([c.tobytes() for c in canvases], dtype=object)
-            out = self.transport.predict(target, "raw_bytes", {"images": blobs}, single_output="predictions_bytes")
-            from ._protos import messages, tensor_proto_to_ndarray
-
-            tensor_proto = messages().TensorProto
-            return np.stack([tensor_proto_to_ndarray(tensor_proto.FromString(b)) for b in out["predictions_bytes"]])
-        floats = canvases.astype(np.float32) / np.float32(255.0)
-        return self.transport.predict(target, "raw", {"images": floats}, single_output="predictions")["predictions"]
-
-    def _ensure_facts(self) -> None:
-        core = self._core
-        if core.facts is not None:
-            return
-        size_hw, nc = core.facts_from_metadata(self.metadata())
-        names = self.transport.predict(
-            core.target, "class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, single_output="class_names"
-        )
-        core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+        signature, inputs, single = self._raw_request(canvases)
+        outputs = self.transport.predict(core.target, signature, inputs, single_output=single)
+        return core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class AsyncClient:
-    """The asyncio twin of :class:`Client` (same arguments, same results).
-
-    Request building and parsing are the same code as :class:`Client`'s; the blocking
-    transport call runs in a worker thread so the event loop stays free.
+class AsyncClient(_ClientBase):
+    """The asyncio twin of :class:`Client`: same arguments, same results, awaitable I/O
+    (``httpx.AsyncClient`` for REST, a ``grpc.aio`` channel for gRPC). Requests are built and
+    responses parsed by the same code as :class:`Client`'s.
     """
 
     def __init__(self, url: str = "http://localhost:8501", **kwargs: Any) -> None:
-        self._sync = Client(url, **kwargs)
+        super().__init__(url, **kwargs)
+        self.transport: AsyncRestTransport | AsyncGrpcTransport = (
+            AsyncRestTransport(self._address, timeout_s=self._timeout_s)
+            if self.protocol == "rest"
+            else AsyncGrpcTransport(self._address, timeout_s=self._timeout_s)
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -267,16 +301,50 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._sync.close)
+        await self.transport.aclose()
 
     async def status(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._sync.status)
+        return await self.transport.astatus(self._core.target)
 
     async def metadata(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._sync.metadata)
+        return await self.transport.ametadata(self._core.target)
 
-    async def detect(self, image: ImageInput, **kwargs: Any) -> Detections:
-        return await asyncio.to_thread(self._sync.detect, image, **kwargs)
+    async def detect(
+        self,
+        image: ImageInput,
+        *,
+        conf_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        max_det: int | None = None,
+    ) -> Detections:
+        return (
+            await self.detect_batch(
+                [image], conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
+            )
+        )[0]
 
-    async def detect_batch(self, images: Sequence[ImageInput], **kwargs: Any) -> list[Detections]:
-        return await asyncio.to_thread(self._sync.detect_batch, images, **kwargs)
+    async def detect_batch(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        conf_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        max_det: int | None = None,
+    ) -> list[Detections]:
+        if not images:
+            return []
+        core = self._core
+        cfg = core.config(conf_threshold, iou_threshold, max_det)
+        prepared = [prepare(im) for im in images]
+        if core.mode == "server":
+            signature, inputs = core.server_request(prepared, cfg)
+            outputs = await self.transport.apredict(core.target, signature, inputs)
+            return core.server_response(outputs, prepared, cfg)
+        if core.facts is None:
+            size_hw, request = self._names_request(await self.metadata())
+            names = await self.transport.apredict(core.target, "class_names", request, single_output="class_names")
+            core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+        canvases, plans = core.canvases(prepared)
+        signature, inputs, single = self._raw_request(canvases)
+        outputs = await self.transport.apredict(core.target, signature, inputs, single_output=single)
+        return core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)

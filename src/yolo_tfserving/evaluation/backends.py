@@ -268,7 +268,7 @@ class ClientBackend:
         if self._names is None:
             # the same one-off metadata + class_names look-up client mode does before its first request
             try:
-                self._client._ensure_facts()
+                self._client.model_facts()
             except RequestError as exc:  # not a yolo-tfserving export: names come from the detections
                 log.warning("%s: cannot read the model's class names (%s)", self.name, exc)
             facts = self._client._core.facts
