@@ -493,19 +493,20 @@ def test_coco128_map_agrees_across_backends(real_export: Any, real_weights: Path
         pytest.skip("coco128 is incomplete in ../shared")
     out, export = real_export
     ds = load_dataset(COCO128)
-    server = start_server(out / export.model_name)
     timings: dict[str, float] = {}
     results: dict[str, EvalResult] = {}
-    for name, kwargs in (
-        ("torch", {"weights": real_weights}),
-        ("onnxruntime", {"model_dir": export.version_dir}),
-        ("tf", {"model_dir": export.version_dir}),
-        ("rest", {"url": f"http://127.0.0.1:{server.rest_port}"}),
-        ("grpc", {"grpc_target": f"127.0.0.1:{server.grpc_port}"}),
-    ):
+
+    def run(name: str, **kwargs: Any) -> None:
         started = time.perf_counter()
         results[name] = _run(ds, name, **kwargs)
         timings[name] = time.perf_counter() - started
+
+    run("torch", weights=real_weights)
+    run("onnxruntime", model_dir=export.version_dir)
+    run("tf", model_dir=export.version_dir)
+    server = start_server(out / export.model_name)  # the served model over the wire, client-side NMS (multi-label)
+    run("rest", url=f"http://127.0.0.1:{server.rest_port}")
+    run("grpc", grpc_target=f"127.0.0.1:{server.grpc_port}")
     print("\ncoco128 (yolov5n, 640, conf 0.001, IoU 0.6, multi-label, max_det 300):")
     for name, r in results.items():
         print(

@@ -105,22 +105,31 @@ def eval_command(
     max_images: Annotated[int | None, typer.Option("--max-images", help="Use only the first N images")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
 ) -> None:
-    """COCO mAP50-95 / mAP50 (pycocotools) of a model on a labelled dataset, through any backend.
+    """COCO mAP50-95 / mAP50 (pycocotools) of a model on a labelled dataset.
 
-    DATA is a YOLO dataset folder (DATA/images/..., DATA/labels/<same path>.txt with
-    'class cx cy w h' normalised; the COCO category id of a box is its class index), or COCO
-    JSON: --data annotations.json --images DIR, or a folder holding one *.json and an images/
-    folder (used when it has no labels/ folder).
+    Datasets (--data):
+    - YOLO: DIR/images/... with DIR/labels/<same path>.txt lines
+      'class cx cy w h' (normalised); COCO category id = class index.
+    - COCO JSON: --data annotations.json [--images DIR] (default: the
+      images/ folder beside the JSON), or a DIR without labels/ that
+      holds exactly one *.json.
 
-    Backends: torch (--weights .pt), onnxruntime (--model-dir; or --weights .onnx), tf and
-    tf-detect (--model-dir: the SavedModel in-process via its raw / in-graph detect signature),
-    rest (--url http://host:8501), grpc (--grpc host:8500). Without --backend it follows the
-    flags: --url -> rest, --grpc -> grpc, --model-dir -> tf, --weights -> torch.
-    --compare torch,onnxruntime,tf,rest,grpc runs several on the same images.
+    Backends (--backend; --compare a,b,c runs several on the same images):
+    - torch: --weights model.pt
+    - onnxruntime: --model-dir DIR (assets.extra/model.onnx) or
+      --weights model.onnx
+    - tf, tf-detect: --model-dir DIR, in-process, via the raw signature
+      (NMS here) or the in-graph detect signature
+    - rest: --url http://host:8501, grpc: --grpc host:8500; --mode
+      client (default: NMS here, multi-label) or server (in-graph NMS,
+      whose multi-label is fixed at export time)
+    Without --backend: --url -> rest, --grpc -> grpc, --model-dir -> tf,
+    --weights -> torch.
 
-    Settings are YOLOv5 val.py's: conf 0.001, IoU 0.6, multi-label NMS, 300 detections, square
-    letterbox at the model size (--imgsz: default the exported size, else 640). rest/grpc use
-    --mode client (NMS here) by default, since the in-graph NMS's multi-label is fixed at export.
+    Settings are YOLOv5 val.py's: conf 0.001, IoU 0.6, multi-label NMS,
+    at most 300 detections, square letterbox at the model size (--imgsz
+    default: the exported size, else 640). Scores are COCOeval's
+    (maxDets 100), so they may differ slightly from val.py's own mAP.
     """
     _quiet_frameworks()
     _log_to_stderr()

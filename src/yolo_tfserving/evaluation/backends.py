@@ -268,11 +268,10 @@ class ClientBackend:
         if self._names is None:
             # the same one-off metadata + class_names look-up client mode does before its first request
             try:
-                self._client.model_facts()
+                self._names = self._client.model_facts().class_names
             except RequestError as exc:  # not a yolo-tfserving export: names come from the detections
                 log.warning("%s: cannot read the model's class names (%s)", self.name, exc)
-            facts = self._client._core.facts
-            self._names = facts.class_names if facts is not None else ()
+                self._names = ()
         return self._names
 
     def detect(self, path: Path) -> Detections:
