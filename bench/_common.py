@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -126,3 +127,14 @@ def export_once(weights: Path, out: Path, *, imgsz: int = 640) -> Path:
 
     export_model(weights, out, options=ExportOptions(imgsz=imgsz, verify=False, force=True))
     return out / "yolov5"
+
+
+def script_parser(doc: str | None, *, repeats: int) -> argparse.ArgumentParser:
+    """The options every per-issue benchmark script takes: --weights, --image, --repeats, --json."""
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
+    parser.add_argument("--image", type=Path, default=sample_image())
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--json", action="store_true")
+    return parser

@@ -11,7 +11,6 @@ client-side NMS <= 3 ms median.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, p95, sample_image, time_ms
+from _common import ServerProcess, export_once, machine, median, p95, script_parser, time_ms
 
 
 def json_floats_detect(client: object, image: Path) -> tuple[int, int]:
@@ -122,11 +121,7 @@ def to_markdown(res: dict[str, object]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
-    parser.add_argument("--image", type=Path, default=sample_image())
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--json", action="store_true")
+    parser = script_parser(__doc__, repeats=20)
     args = parser.parse_args()
     if not args.weights.is_file() or args.image is None:
         print("error: needs --weights and --image (../shared provides both)", file=sys.stderr)

@@ -9,7 +9,6 @@ serving_default <= 1.15x raw, export <= 120 s.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, machine, median, sample_image, time_ms
+from _common import machine, median, script_parser, time_ms
 
 
 def run(weights: Path, image: Path | None, repeats: int) -> dict[str, object]:
@@ -104,11 +103,7 @@ def to_markdown(res: dict[str, object]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
-    parser.add_argument("--image", type=Path, default=sample_image())
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--json", action="store_true")
+    parser = script_parser(__doc__, repeats=30)
     args = parser.parse_args()
     if not args.weights.is_file():
         print(f"error: {args.weights} not found (pass --weights)", file=sys.stderr)

@@ -9,7 +9,6 @@ throughput of 1 client.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import REAL_WEIGHTS, ServerProcess, export_once, machine, median, sample_image, time_ms
+from _common import ServerProcess, export_once, machine, median, script_parser, time_ms
 
 
 def _jpeg(image: Path | None) -> bytes:
@@ -158,12 +157,8 @@ def to_markdown(res: dict[str, object]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
-    parser.add_argument("--image", type=Path, default=sample_image())
-    parser.add_argument("--repeats", type=int, default=30)
+    parser = script_parser(__doc__, repeats=30)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.weights.is_file():
         print(f"error: {args.weights} not found (pass --weights)", file=sys.stderr)

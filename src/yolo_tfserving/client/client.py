@@ -198,6 +198,33 @@ class _ClientBase:
         tensor_proto = messages().TensorProto
         return np.stack([tensor_proto_to_ndarray(tensor_proto.FromString(b)) for b in outputs["predictions_bytes"]])
 
+    def _begin(
+        self,
+        images: Sequence[ImageInput],
+        conf_threshold: float | None,
+        iou_threshold: float | None,
+        max_det: int | None,
+    ) -> tuple[NMSConfig, list[PreparedImage]]:
+        """Thresholds for this call and the decoded images (both clients' first step)."""
+        return self._core.config(conf_threshold, iou_threshold, max_det), [prepare(im) for im in images]
+
+    def _client_mode_request(
+        self, prepared: Sequence[PreparedImage]
+    ) -> tuple[list[Any], str, dict[str, np.ndarray], str]:
+        """Letterbox here and build the raw-model request: (plans, signature, inputs, single output name)."""
+        canvases, plans = self._core.canvases(prepared)
+        signature, inputs, single = self._raw_request(canvases)
+        return plans, signature, inputs, single
+
+    def _client_mode_response(
+        self, outputs: dict[str, np.ndarray], plans: list[Any], prepared: Sequence[PreparedImage], cfg: NMSConfig
+    ) -> list[Detections]:
+        return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
+
+    def _facts_from(self, size_hw: tuple[int, int], names: dict[str, np.ndarray]) -> ModelFacts:
+        self._core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+        return self._core.facts
+
     def _names_request(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], dict[str, np.ndarray]]:
         size_hw, nc = self._core.facts_from_metadata(metadata)
         return size_hw, {"class_ids": np.arange(nc, dtype=np.int32)}
@@ -237,8 +264,9 @@ class Client(_ClientBase):
         core = self._core
         if core.facts is None:
             size_hw, request = self._names_request(self.metadata())
-            names = self.transport.predict(core.target, "class_names", request, single_output="class_names")
-            core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
+            return self._facts_from(
+                size_hw, self.transport.predict(core.target, "class_names", request, single_output="class_names")
+            )
         return core.facts
 
     def detect(
@@ -264,16 +292,14 @@ class Client(_ClientBase):
         if not images:
             return []
         core = self._core
-        cfg = core.config(conf_threshold, iou_threshold, max_det)
-        prepared = [prepare(im) for im in images]
+        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
         if core.mode == "server":
             signature, inputs = core.server_request(prepared, cfg)
             return core.server_response(self.transport.predict(core.target, signature, inputs), prepared, cfg)
         self.model_facts()
-        canvases, plans = core.canvases(prepared)
-        signature, inputs, single = self._raw_request(canvases)
+        plans, signature, inputs, single = self._client_mode_request(prepared)
         outputs = self.transport.predict(core.target, signature, inputs, single_output=single)
-        return core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
+        return self._client_mode_response(outputs, plans, prepared, cfg)
 
 
 def _text(value: Any) -> str:
@@ -309,6 +335,15 @@ class AsyncClient(_ClientBase):
     async def metadata(self) -> dict[str, Any]:
         return await self.transport.ametadata(self._core.target)
 
+    async def model_facts(self) -> ModelFacts:
+        """The model's input size and class names (read once from the server, then cached)."""
+        core = self._core
+        if core.facts is None:
+            size_hw, request = self._names_request(await self.metadata())
+            names = await self.transport.apredict(core.target, "class_names", request, single_output="class_names")
+            return self._facts_from(size_hw, names)
+        return core.facts
+
     async def detect(
         self,
         image: ImageInput,
@@ -334,17 +369,12 @@ class AsyncClient(_ClientBase):
         if not images:
             return []
         core = self._core
-        cfg = core.config(conf_threshold, iou_threshold, max_det)
-        prepared = [prepare(im) for im in images]
+        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
         if core.mode == "server":
             signature, inputs = core.server_request(prepared, cfg)
             outputs = await self.transport.apredict(core.target, signature, inputs)
             return core.server_response(outputs, prepared, cfg)
-        if core.facts is None:
-            size_hw, request = self._names_request(await self.metadata())
-            names = await self.transport.apredict(core.target, "class_names", request, single_output="class_names")
-            core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
-        canvases, plans = core.canvases(prepared)
-        signature, inputs, single = self._raw_request(canvases)
+        await self.model_facts()
+        plans, signature, inputs, single = self._client_mode_request(prepared)
         outputs = await self.transport.apredict(core.target, signature, inputs, single_output=single)
-        return core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
+        return self._client_mode_response(outputs, plans, prepared, cfg)
