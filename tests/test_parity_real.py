@@ -42,3 +42,13 @@ def test_reference_scene_detections(real_export):
     n = int(out["num_detections"][0])
     names = {x.decode() for x in out["class_names"].numpy()[0, :n]}
     assert n >= 2 and {"bowl", "broccoli"} <= names
+
+
+def test_real_raw_network_is_layout_clean(real_export):
+    """yolov5n: graph_rewrite leaves the trunk free of transposes; the head transposes only boxes."""
+    tf = pytest.importorskip("tensorflow")
+    _, result = real_export
+    graph = tf.saved_model.load(str(result.version_dir)).signatures["raw"].graph.as_graph_def()
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    assert sum(n.op in ("Conv2D", "_FusedConv2D") for n in nodes) >= 60
+    assert sum(n.op == "Transpose" for n in nodes) == 3  # one (b, ny*nx, 3, 4) box reorder per level

@@ -41,6 +41,40 @@ def export_onnx(
     onnx = require("onnx")
     dummy = torch.zeros(1, 3, *size_hw)
     dynamic_axes = {"images": {0: "batch"}, "output0": {0: "batch"}} if dynamic_batch else None
+    _trace(model, dummy, path, opset=opset, outputs=["output0"], dynamic_axes=dynamic_axes)
+    graph = onnx.load(str(path))
+    graph = simplify(graph)
+    _set_metadata(graph, class_names, stride)
+    onnx.save(graph, str(path))
+    return path
+
+
+def export_trunk_onnx(
+    model: object, path: Path, *, size_hw: tuple[int, int], opset: int = DEFAULT_OPSET, dynamic_batch: bool = True
+) -> list[str]:
+    """Trace the network up to its Detect head (``Model.features``) to ONNX; returns output names.
+
+    The TensorFlow model is converted from this trunk and finished with our own NHWC head
+    (see ``tf_head``); the full model's ONNX stays the one users and ONNX Runtime get.
+    """
+    torch = require("torch")
+    onnx = require("onnx")
+    from ..yolov5.yolo import Trunk
+
+    trunk = Trunk(model)  # type: ignore[arg-type]
+    with torch.no_grad():
+        levels = len(trunk(torch.zeros(1, 3, *size_hw)))
+    names = [f"features{i}" for i in range(levels)]
+    dynamic_axes = {n: {0: "batch"} for n in ["images", *names]} if dynamic_batch else None
+    _trace(trunk, torch.zeros(1, 3, *size_hw), path, opset=opset, outputs=names, dynamic_axes=dynamic_axes)
+    onnx.save(simplify(onnx.load(str(path))), str(path))
+    return names
+
+
+def _trace(
+    model: object, dummy: object, path: Path, *, opset: int, outputs: list[str], dynamic_axes: dict | None
+) -> None:
+    torch = require("torch")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -50,18 +84,13 @@ def export_onnx(
                 str(path),
                 opset_version=opset,
                 input_names=["images"],
-                output_names=["output0"],
+                output_names=outputs,
                 dynamic_axes=dynamic_axes,
                 do_constant_folding=True,
                 dynamo=False,
             )
     except Exception as exc:
         raise ExportError(f"PyTorch -> ONNX export failed: {exc}") from exc
-    graph = onnx.load(str(path))
-    graph = simplify(graph)
-    _set_metadata(graph, class_names, stride)
-    onnx.save(graph, str(path))
-    return path
 
 
 def simplify(graph: object) -> object:

@@ -115,11 +115,7 @@ def export_model(
         seconds["onnx"] = time.perf_counter() - started
 
         progress("converting to TensorFlow (onnx2tf)")
-        from .tf_convert import convert_onnx
-
-        network = convert_onnx(
-            onnx_path, input_name=info.input_name, size_hw=info.size_hw, batch=None if info.dynamic_batch else 1
-        )
+        network = _convert(torch_model, onnx_path, info, options, scratch)
         seconds["convert"] = time.perf_counter() - started - sum(seconds.values())
 
         progress("writing SavedModel")
@@ -178,6 +174,26 @@ def export_model(
         parity=parity_json,
         config_files=config_files,
     )
+
+
+def _convert(
+    torch_model: Any, onnx_path: Path, info: OnnxModelInfo, options: ExportOptions, scratch: Path
+) -> Callable[..., object]:
+    """The TensorFlow network: trunk + our NHWC head from a checkpoint, the whole graph from an ONNX file."""
+    from . import tf_convert
+
+    batch = None if info.dynamic_batch else 1
+    if torch_model is None:
+        return tf_convert.convert_onnx(onnx_path, input_name=info.input_name, size_hw=info.size_hw, batch=batch)
+    from .onnx_export import export_trunk_onnx
+    from .tf_head import DetectHead
+
+    trunk_path = scratch / "trunk.onnx"
+    export_trunk_onnx(
+        torch_model, trunk_path, size_hw=info.size_hw, opset=options.opset, dynamic_batch=info.dynamic_batch
+    )
+    head = DetectHead.from_detect(torch_model.model[-1])
+    return tf_convert.convert_trunk(trunk_path, head, input_name="images", size_hw=info.size_hw, batch=batch)
 
 
 def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOptions, target: Path) -> list[str]:

@@ -1,4 +1,8 @@
-"""ONNX -> TensorFlow with onnx2tf, then a frozen, layout-cleaned network function."""
+"""ONNX -> TensorFlow with onnx2tf, then a frozen, layout-cleaned network function.
+
+A ``.pt`` export converts the network up to the Detect head and finishes it with the
+NHWC head of ``tf_head``; a ``.onnx`` export converts the whole graph as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._deps import require
 from .._errors import ExportError
-from . import graph_rewrite
+from . import graph_rewrite, tf_head
+from .tf_head import DetectHead
 
 # onnx2tf looks for this file in the working directory before trying to download it.
 _CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -35,7 +41,39 @@ def _quiet_in(directory: Path) -> Iterator[None]:
 def convert_onnx(
     onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], batch: int | None
 ) -> Callable[..., object]:
-    """Convert with onnx2tf and return the optimised network: NHWC float32 -> predictions.
+    """Convert a whole YOLOv5 ONNX model: NHWC float32 -> predictions, layout-cleaned."""
+    graph_def, input_tensor, outputs = _convert_frozen(onnx_path, input_name=input_name, size_hw=size_hw, batch=batch)
+    if len(outputs) != 1:
+        raise ExportError(f"converted model has {len(outputs)} outputs; expected 1")
+    return network_from_graph_def(graph_def, input_tensor, outputs[0])
+
+
+def convert_trunk(
+    onnx_path: Path, head: DetectHead, *, input_name: str, size_hw: tuple[int, int], batch: int | None
+) -> Callable[..., object]:
+    """Convert the network up to the Detect head and finish it with our NHWC head (``tf_head``).
+
+    ``onnx_path`` holds the trunk alone: one output per head level (the head's inputs).
+    """
+    tf = require("tensorflow")
+    graph_def, input_tensor, outputs = _convert_frozen(onnx_path, input_name=input_name, size_hw=size_hw, batch=batch)
+    trunk = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), []).prune(
+        input_tensor, outputs
+    )
+    spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
+    order = tf_head.feature_order([t.shape.as_list() for t in trunk.outputs], head, size_hw)
+
+    def network(images: Any) -> Any:
+        features = trunk(images)
+        return tf_head.decode([features[i] for i in order], head)
+
+    return tf.function(network, input_signature=[spec])
+
+
+def _convert_frozen(
+    onnx_path: Path, *, input_name: str, size_hw: tuple[int, int], batch: int | None
+) -> tuple[Any, str, list[str]]:
+    """onnx2tf, frozen to a GraphDef and cleaned by ``graph_rewrite``: (graph, input, outputs).
 
     onnx2tf rewrites its input file, writes TFLite files and may try to download
     calibration data: it runs on a copy, in a scratch directory that holds that data.
@@ -65,14 +103,10 @@ def convert_onnx(
             raise ExportError(f"onnx2tf could not convert {onnx_path.name}: {exc}") from exc
     spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
     concrete = tf.function(lambda x: keras_model(x, training=False)).get_concrete_function(spec)
-    if len(concrete.outputs) != 1:
-        raise ExportError(f"converted model has {len(concrete.outputs)} outputs; expected 1")
     frozen = convert_variables_to_constants_v2(concrete)
-    graph_def = frozen.graph.as_graph_def()
-    input_tensor = frozen.inputs[0].name
-    output_tensor = frozen.outputs[0].name
-    graph_def = graph_rewrite.optimize(graph_def, [output_tensor])
-    return network_from_graph_def(graph_def, input_tensor, output_tensor)
+    outputs = [t.name for t in frozen.outputs]
+    graph_def = graph_rewrite.optimize(frozen.graph.as_graph_def(), outputs)
+    return graph_def, frozen.inputs[0].name, outputs
 
 
 def network_from_graph_def(graph_def: object, input_tensor: str, output_tensor: str) -> Callable[..., object]:

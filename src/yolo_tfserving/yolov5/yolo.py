@@ -88,7 +88,7 @@ class Model(nn.Module):
         assert isinstance(detect, Detect)
         probe = 256
         with torch.no_grad():
-            feats = self._forward_features(torch.zeros(1, ch, probe, probe))
+            feats = self.features(torch.zeros(1, ch, probe, probe))
         detect.stride = torch.tensor([probe / f.shape[-2] for f in feats])
         detect.anchors /= detect.stride.view(-1, 1, 1)
         self.stride = detect.stride
@@ -97,7 +97,8 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, stop_before_head=False)  # type: ignore[return-value]
 
-    def _forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps the Detect head takes, one per level (NCHW, largest first)."""
         return self._run(x, stop_before_head=True)  # type: ignore[return-value]
 
     def _run(self, x: Any, *, stop_before_head: bool) -> torch.Tensor | list[torch.Tensor]:
@@ -118,6 +119,17 @@ class Model(nn.Module):
             if isinstance(module, common.Conv):
                 module.fuse()
         return self
+
+
+class Trunk(nn.Module):
+    """A model up to its Detect head: images -> one feature map per level (what export traces)."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.inner = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.inner.features(x))
 
 
 DetectionModel = Model  # the name YOLOv5 v7.0 pickles
