@@ -107,9 +107,12 @@ def test_export_json_and_verify_cli(tmp_path, tiny_checkpoint):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["passed"] and report["images"] == 3
-    assert set(report["raw_max_abs_diff_vs_pytorch"]) == {"onnxruntime", "savedmodel_raw"}
+    assert report["reference"] == "pytorch"
+    assert set(report["raw_max_abs_diff"]) == {"onnxruntime", "savedmodel_raw"}
     proc = run_cli("verify", str(out / "yolov5"), "--weights", str(tiny_checkpoint))
     assert proc.returncode == 0 and "PASSED" in proc.stdout
+    proc = run_cli("verify", str(out / "yolov5"))  # no weights: the stored ONNX is the reference
+    assert proc.returncode == 0 and "PASSED" in proc.stdout and "ONNX Runtime reference" in proc.stdout
     proc = run_cli("verify", str(tmp_path), "--weights", str(tiny_checkpoint))
     assert_one_clear_line(proc, code=2, needle="neither a SavedModel")
 

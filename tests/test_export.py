@@ -177,9 +177,14 @@ def test_parity_failure_refuses_the_model(tmp_path, tiny_checkpoint, monkeypatch
 
 def test_export_from_onnx(tmp_path, tiny_export):
     onnx_file = tiny_export[1].version_dir / "assets.extra" / "model.onnx"
-    result = export_model(onnx_file, tmp_path, options=ExportOptions(name="fromonnx", verify=False))
+    result = export_model(onnx_file, tmp_path, options=ExportOptions(name="fromonnx"))
     assert result.size_hw == (IMGSZ, IMGSZ) and result.class_names == ("cat", "dog", "bird")
     assert (tmp_path / "fromonnx" / "1" / "saved_model.pb").is_file()
+    # no PyTorch weights: the ONNX file under ONNX Runtime is the parity reference
+    assert result.parity is not None and result.parity["passed"]
+    assert result.parity["reference"] == "onnxruntime"
+    assert set(result.parity["raw_max_abs_diff"]) == {"savedmodel_raw"}
+    assert result.parity["raw_max_scaled_diff"]["savedmodel_raw"] <= 1e-3
 
 
 def test_nchw_default_replaces_serving_default(tmp_path, tiny_checkpoint):

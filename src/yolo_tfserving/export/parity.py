@@ -9,6 +9,9 @@ the scaled maxima are reported. Detections from the in-graph
 (our numpy letterbox -> PyTorch -> our numpy NMS -> scale back): same class and IoU >= a
 floor. A detection whose score is within ``score_margin`` of the confidence threshold may
 be missing on one side (float noise decides which side of the threshold it falls).
+
+Without PyTorch weights (an export from a YOLOv5 ``.onnx``), the ONNX file under ONNX
+Runtime is the reference instead; the report says which one it used.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class ParityReport:
     detections: DetectionMatch
     options: ParityOptions
     per_image_failures: list[str] = field(default_factory=list)
+    reference: str = "pytorch"  # "onnxruntime" when only the ONNX file is known (a .onnx export)
 
     @property
     def passed(self) -> bool:
@@ -76,8 +80,9 @@ class ParityReport:
         return {
             "passed": self.passed,
             "images": self.images,
-            "raw_max_abs_diff_vs_pytorch": self.raw_max_abs_diff,
-            "raw_max_scaled_diff_vs_pytorch": self.raw_max_scaled_diff,
+            "reference": self.reference,
+            "raw_max_abs_diff": self.raw_max_abs_diff,
+            "raw_max_scaled_diff": self.raw_max_scaled_diff,
             "raw_tolerance": self.options.raw_tolerance,
             "detections": {
                 "matched": d.matched,
@@ -179,14 +184,14 @@ def verify_parity(
         agnostic=bool(meta["agnostic"]),
         multi_label=bool(meta["multi_label"]),
     )
-    if torch_model is None:
-        if weights is None:
-            raise InputError("verify needs the PyTorch weights (--weights) to compare against")
+    if torch_model is None and weights is not None:
         from ..yolov5.checkpoint import load_checkpoint
 
         torch_model = load_checkpoint(weights).model
     onnx_file = onnx_path or version_dir / ONNX_ASSET
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
+    if torch_model is None and session is None:
+        raise InputError("verify needs the PyTorch weights (--weights) or the model's ONNX file to compare against")
     loaded = tf.saved_model.load(str(version_dir))
     raw_fn = loaded.signatures["raw"]
     detect_fn = (
@@ -196,7 +201,7 @@ def verify_parity(
     )
 
     samples = _image_samples(images, options.max_images)
-    backends = ["onnxruntime", "savedmodel_raw"] if session else ["savedmodel_raw"]
+    backends = ["onnxruntime", "savedmodel_raw"] if session and torch_model is not None else ["savedmodel_raw"]
     diffs = dict.fromkeys(backends, 0.0)
     scaled = dict.fromkeys(backends, 0.0)
 
@@ -210,11 +215,16 @@ def verify_parity(
     for label, data, rgb in samples:
         canvas, plan = letterbox(rgb, size_hw)
         x = (canvas.astype(np.float32) / 255.0)[None]
-        with torch.no_grad():
-            ref_raw = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-        if session is not None:
-            ort_raw = session.run(None, {session.get_inputs()[0].name: x.transpose(0, 3, 1, 2).copy()})[0]
-            record("onnxruntime", ort_raw, ref_raw)
+        x_nchw = x.transpose(0, 3, 1, 2).copy()
+        ort_raw = session.run(None, {session.get_inputs()[0].name: x_nchw})[0] if session is not None else None
+        if torch_model is not None:
+            with torch.no_grad():
+                ref_raw = torch_model(torch.from_numpy(x_nchw)).numpy()
+            if ort_raw is not None:
+                record("onnxruntime", ort_raw, ref_raw)
+        else:
+            assert ort_raw is not None  # checked above: without PyTorch there is a session
+            ref_raw = ort_raw
         tf_raw = raw_fn(images=tf.constant(x))["predictions"].numpy()
         record("savedmodel_raw", tf_raw, ref_raw)
         boxes, scores, classes = non_max_suppression(ref_raw[0], nms_config)
@@ -237,6 +247,7 @@ def verify_parity(
         detections=total,
         options=options,
         per_image_failures=failures,
+        reference="pytorch" if torch_model is not None else "onnxruntime",
     )
 
 
