@@ -64,21 +64,22 @@ def run(weights: Path, image: Path | None, repeats: int) -> dict[str, object]:
             with torch.no_grad():
                 model(torch.from_numpy(x_nchw))
 
-        rows = {}
-        for _ in range(2):  # interleave two rounds so drift hits every backend alike
+        rows: dict[str, list[float]] = {}
+        rounds = 6  # interleaved rounds, so drift on a shared machine hits every backend alike
+        for _ in range(rounds):
             for name, fn in (
                 ("pytorch_eager", torch_call),
                 ("onnxruntime", lambda: session.run(None, {session.get_inputs()[0].name: x_nchw})),
                 ("savedmodel_raw", lambda: raw(images=x_tf)["predictions"].numpy()),
                 ("savedmodel_serving_default", lambda: serving(images=jpeg)["num_detections"].numpy()),
             ):
-                rows.setdefault(name, []).extend(time_ms(fn, repeats=repeats // 2))
+                rows.setdefault(name, []).extend(time_ms(fn, repeats=max(1, repeats // rounds)))
     medians = {k: median(v) for k, v in rows.items()}
     base = medians["onnxruntime"]
     return {
         "machine": machine(),
         "image": image.name if image else "synthetic 640x480 JPEG",
-        "repeats": repeats,
+        "repeats": len(rows["onnxruntime"]),
         "export_seconds": round(export_s, 1),
         "median_ms": {k: round(v, 2) for k, v in medians.items()},
         "ratio_to_onnxruntime": {k: round(v / base, 3) for k, v in medians.items()},

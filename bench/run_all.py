@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REAL_WEIGHTS, ROOT, machine, sample_image
 
 SECTIONS = [
-    ("Backends in-process (issue 2)", "export_latency", {"repeats": 30}),
+    ("Backends in-process (issue 2)", "export_latency", {"repeats": 60}),
     ("Served vs in-process, batching (issue 3)", "serve_transport", {"repeats": 30, "seconds": 10.0}),
     ("Request formats and transports (issue 4)", "client_payload", {"repeats": 20}),
     ("COCO mAP through every backend (issue 5)", "eval_backends", {}),
