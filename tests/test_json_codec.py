@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from yolo_tfserving.serving import json_codec
 from yolo_tfserving.serving.json_codec import (
     STRING,
     InputSpec,
@@ -24,6 +23,7 @@ from yolo_tfserving.serving.json_codec import (
     parse_classify_regress_request,
     parse_predict_request,
 )
+from yolo_tfserving.serving.json_codec._numbers import _decimal_text
 from yolo_tfserving.serving.status import Code, ServingStatusError
 
 
@@ -675,11 +675,11 @@ def test_vectorised_text_equals_write_decimal(values: list[float], single: bool)
     array = np.array(values, dtype=np.float32 if single else np.float64)
     body = format_predict_response({"x": array}, row_format=False).decode()
     texts = body[len('{"outputs": [') : -2].split(",")
-    assert texts == [json_codec._decimal_text(float(v), single=single) for v in array.tolist()]
+    assert texts == [_decimal_text(float(v), single=single) for v in array.tolist()]
 
 
 def test_write_decimal_rules() -> None:
-    text = json_codec._decimal_text
+    text = _decimal_text
     assert text(float(np.float32(0.1)), single=True) == "0.1"
     assert text(float(np.float32(1 / 3)), single=True) == "0.333333343"
     assert text(1 / 3, single=False) == "0.33333333333333331"
