@@ -8,14 +8,17 @@ Two modes give the same answer:
   (REST: ``raw_bytes``, the 8-bit canvas as b64; gRPC: ``raw`` with float32 ``tensor_content``),
   and run YOLOv5's NMS here.
 
-The request building and response parsing is shared by both clients; only I/O differs.
+Both clients run the same plans (``_ClientBase._facts_steps``, ``_detect_steps``): generators
+that yield each server call they need (``_Metadata`` or ``_Predict``) and are sent its reply, so
+every decision, request and parse lives once; ``Client`` performs the calls blocking,
+``AsyncClient`` awaits them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +38,33 @@ class ModelFacts:
 
     size_hw: tuple[int, int]
     class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """A plan step: the model's metadata (reply: the metadata dict)."""
+
+
+@dataclass(frozen=True)
+class _Predict:
+    """A plan step: one predict call (reply: the output arrays)."""
+
+    signature: str
+    inputs: dict[str, np.ndarray] = field(repr=False)
+    single_output: str = "output"
+
+
+_Call = _Metadata | _Predict
+_T = TypeVar("_T")
+_Steps = Generator[_Call, Any, _T]
+
+
+def _advance(steps: _Steps[_T], reply: Any) -> tuple[bool, Any]:
+    """Send ``reply`` into a plan: ``(True, result)`` once it returns, else ``(False, next call)``."""
+    try:
+        return False, steps.send(reply)
+    except StopIteration as finished:
+        return True, finished.value
 
 
 def _split_url(url: str, protocol: str | None) -> tuple[str, str]:
@@ -225,9 +255,34 @@ class _ClientBase:
         self._core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
         return self._core.facts
 
-    def _names_request(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], dict[str, np.ndarray]]:
-        size_hw, nc = self._core.facts_from_metadata(metadata)
-        return size_hw, {"class_ids": np.arange(nc, dtype=np.int32)}
+    def _facts_steps(self) -> _Steps[ModelFacts]:
+        """Plan: the model's input size and class names, read once from the server, then cached."""
+        core = self._core
+        if core.facts is not None:
+            return core.facts
+        size_hw, nc = core.facts_from_metadata((yield _Metadata()))
+        request = {"class_ids": np.arange(nc, dtype=np.int32)}
+        return self._facts_from(size_hw, (yield _Predict("class_names", request, "class_names")))
+
+    def _detect_steps(
+        self,
+        images: Sequence[ImageInput],
+        conf_threshold: float | None,
+        iou_threshold: float | None,
+        max_det: int | None,
+    ) -> _Steps[list[Detections]]:
+        """Plan: ``detect_batch`` in either mode."""
+        if not images:
+            return []
+        core = self._core
+        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
+        if core.mode == "server":
+            signature, inputs = core.server_request(prepared, cfg)
+            return core.server_response((yield _Predict(signature, inputs)), prepared, cfg)
+        yield from self._facts_steps()
+        plans, signature, inputs, single = self._client_mode_request(prepared)
+        outputs = yield _Predict(signature, inputs, single)
+        return self._client_mode_response(outputs, plans, prepared, cfg)
 
 
 class Client(_ClientBase):
@@ -261,13 +316,7 @@ class Client(_ClientBase):
 
     def model_facts(self) -> ModelFacts:
         """The model's input size and class names (read once from the server, then cached)."""
-        core = self._core
-        if core.facts is None:
-            size_hw, request = self._names_request(self.metadata())
-            return self._facts_from(
-                size_hw, self.transport.predict(core.target, "class_names", request, single_output="class_names")
-            )
-        return core.facts
+        return self._run(self._facts_steps())
 
     def detect(
         self,
@@ -289,17 +338,21 @@ class Client(_ClientBase):
         iou_threshold: float | None = None,
         max_det: int | None = None,
     ) -> list[Detections]:
-        if not images:
-            return []
-        core = self._core
-        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
-        if core.mode == "server":
-            signature, inputs = core.server_request(prepared, cfg)
-            return core.server_response(self.transport.predict(core.target, signature, inputs), prepared, cfg)
-        self.model_facts()
-        plans, signature, inputs, single = self._client_mode_request(prepared)
-        outputs = self.transport.predict(core.target, signature, inputs, single_output=single)
-        return self._client_mode_response(outputs, plans, prepared, cfg)
+        return self._run(self._detect_steps(images, conf_threshold, iou_threshold, max_det))
+
+    def _run(self, steps: _Steps[_T]) -> _T:
+        """Perform a plan's calls, blocking, until it returns."""
+        finished, value = _advance(steps, None)
+        while not finished:
+            finished, value = _advance(steps, self._perform(value))
+        return value  # type: ignore[no-any-return]
+
+    def _perform(self, call: _Call) -> Any:
+        if isinstance(call, _Predict):
+            return self.transport.predict(
+                self._core.target, call.signature, call.inputs, single_output=call.single_output
+            )
+        return self.metadata()
 
 
 def _text(value: Any) -> str:
@@ -337,12 +390,7 @@ class AsyncClient(_ClientBase):
 
     async def model_facts(self) -> ModelFacts:
         """The model's input size and class names (read once from the server, then cached)."""
-        core = self._core
-        if core.facts is None:
-            size_hw, request = self._names_request(await self.metadata())
-            names = await self.transport.apredict(core.target, "class_names", request, single_output="class_names")
-            return self._facts_from(size_hw, names)
-        return core.facts
+        return await self._run(self._facts_steps())
 
     async def detect(
         self,
@@ -366,15 +414,17 @@ class AsyncClient(_ClientBase):
         iou_threshold: float | None = None,
         max_det: int | None = None,
     ) -> list[Detections]:
-        if not images:
-            return []
-        core = self._core
-        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
-        if core.mode == "server":
-            signature, inputs = core.server_request(prepared, cfg)
-            outputs = await self.transport.apredict(core.target, signature, inputs)
-            return core.server_response(outputs, prepared, cfg)
-        await self.model_facts()
-        plans, signature, inputs, single = self._client_mode_request(prepared)
-        outputs = await self.transport.apredict(core.target, signature, inputs, single_output=single)
-        return self._client_mode_response(outputs, plans, prepared, cfg)
+        return await self._run(self._detect_steps(images, conf_threshold, iou_threshold, max_det))
+
+    async def _run(self, steps: _Steps[_T]) -> _T:
+        """Perform a plan's calls, awaiting each, until it returns."""
+        finished, value = _advance(steps, None)
+        while not finished:
+            finished, value = _advance(steps, await self._perform(value))
+        return value  # type: ignore[no-any-return]
+
+    async def _perform(self, call: _Call) -> Any:
+        if isinstance(call, _Predict):
+            target = self._core.target
+            return await self.transport.apredict(target, call.signature, call.inputs, single_output=call.single_output)
+        return await self.metadata()
