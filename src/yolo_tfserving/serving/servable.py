@@ -1,8 +1,8 @@
 """One loaded SavedModel version: its signatures (as TF Serving describes them) and calls.
 
-Signature facts (input/output dtypes and shapes, method names) are read from
-``saved_model.pb``'s MetaGraphDef, exactly what TF Serving reports as metadata; calls go
-through ``tf.saved_model.load(...).signatures``.
+Loaded the way TF Serving loads every SavedModel (TF1 or TF2): the tagged MetaGraphDef is
+restored into a session; its signatures are what TF Serving reports as metadata, and each call
+runs the signature's feed and fetch tensors through a session callable.
 """
 
 from __future__ import annotations
@@ -55,18 +55,54 @@ class SignatureInfo:
         return {a: InputSpec(name=a, dtype=s.numpy_dtype, shape=s.shape) for a, s in self.inputs.items()}
 
 
-class Servable:
-    """A loaded version of one model. Thread-safe to call."""
+@dataclass(frozen=True)
+class LoadOptions:
+    """How versions are loaded (TF Serving's ``--saved_model_tags`` and session flags)."""
 
-    def __init__(self, name: str, version: int, path: Path) -> None:
+    tags: tuple[str, ...] = ("serve",)
+    intra_op_threads: int = 0  # 0: TensorFlow picks (--tensorflow_intra_op_parallelism)
+    inter_op_threads: int = 0  # --tensorflow_inter_op_parallelism
+    session_parallelism: int = 0  # --tensorflow_session_parallelism (both, when the two above are 0)
+
+
+class Servable:
+    """A loaded version of one model. Thread-safe to call.
+
+    Loaded as TF Serving loads every SavedModel, TF1 or TF2: the MetaGraphDef tagged with
+    ``options.tags`` is imported into a graph, restored in a session (``saved_model.loader``),
+    and each call runs the signature's tensors through a session callable. So a TF1 graph
+    (``ParseExample`` with rank-0 features, queues, ...) serves like a TF2 one, and inputs go to
+    the graph as they are: a shape the signature does not declare is TensorFlow's to refuse.
+    """
+
+    def __init__(self, name: str, version: int, path: Path, options: LoadOptions | None = None) -> None:
         self.name = name
         self.version = version
         self.path = path
+        options = options or LoadOptions()
         tf = require("tensorflow")
-        self._meta_graph_bytes, self.signatures = _read_signatures(path)
-        self._loaded = tf.saved_model.load(str(path))
-        self._functions = dict(self._loaded.signatures)
+        _require_saved_model(path)
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph, config=_session_config(tf, options))
+        try:
+            with self._graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(self._session, list(options.tags), str(path))
+        except (RuntimeError, OSError, ValueError, tf.errors.OpError) as exc:
+            self._session.close()
+            message = getattr(exc, "message", None) or str(exc)
+            raise failed_precondition(
+                f"Loading servable: {{name: {name} version: {version}}} failed: {message}"
+            ) from exc
+        self._meta_graph_bytes = meta_graph.SerializeToString()
+        self.signatures = _signatures(meta_graph)
+        self._callables: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the session (the manager calls this once no request holds the version)."""
+        with self._lock:
+            self._callables.clear()
+        self._session.close()
 
     def signature(self, name: str | None) -> SignatureInfo:
         key = name or DEFAULT_SIGNATURE
@@ -78,44 +114,36 @@ class Servable:
     def run(
         self, signature: SignatureInfo, inputs: Mapping[str, np.ndarray], output_filter: list[str] | None = None
     ) -> dict[str, np.ndarray]:
-        """Validate ``inputs`` against the signature and run it."""
+        """Check ``inputs`` against the signature's aliases and dtypes (as TF Serving does) and run it."""
         tf = require("tensorflow")
-        missing = set(signature.inputs) - set(inputs)
-        extra = set(inputs) - set(signature.inputs)
-        if len(inputs) == len(signature.inputs) and extra:
-            raise invalid_argument(
-                f"input tensor alias not found in signature: {', '.join(sorted(extra))}. "
-                f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
-            )
-        if missing or extra:
-            raise invalid_argument(
-                f"input size does not match signature: {len(inputs)}!={len(signature.inputs)} "
-                f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(signature.inputs))}}}). "
-                f"Sent extra: {{{','.join(sorted(extra))}}}. Missing but required: {{{','.join(sorted(missing))}}}."
-            )
-        feeds = {}
-        for alias, spec in signature.inputs.items():
-            feeds[alias] = _to_tensor(tf, alias, inputs[alias], spec)
-        if output_filter:
-            seen: set[str] = set()
-            for alias in output_filter:
-                if alias not in signature.outputs:
-                    raise invalid_argument(
-                        f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
-                        f"{{{','.join(sorted(signature.outputs))}}}."
-                    )
-                if alias in seen:
-                    raise invalid_argument(f"duplicate output tensor alias: {alias}")
-                seen.add(alias)
-        function = self._functions[signature.name]
+        _check_aliases(signature, inputs)
+        outputs = _output_aliases(signature, output_filter)
+        aliases = tuple(sorted(signature.inputs))
+        feeds = [_feed_value(alias, inputs[alias], signature.inputs[alias]) for alias in aliases]
+        runner = self._callable(signature, aliases, outputs)
         try:
-            result = function(**feeds)
+            values = runner(*feeds)
         except tf.errors.InvalidArgumentError as exc:
             raise invalid_argument(clean_tf_message(exc.message)) from exc
         except tf.errors.OpError as exc:
             raise ServingStatusError(_op_error_code(exc), clean_tf_message(exc.message)) from exc
-        outputs = {k: v.numpy() for k, v in result.items() if not output_filter or k in output_filter}
-        return outputs
+        return dict(zip(outputs, values, strict=True))
+
+    def _callable(self, signature: SignatureInfo, aliases: tuple[str, ...], outputs: tuple[str, ...]) -> Any:
+        key = (signature.name, outputs)
+        runner = self._callables.get(key)
+        if runner is None:
+            config_pb2 = require("tensorflow.core.protobuf.config_pb2")
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[a].tensor_name for a in aliases],
+                fetch=[signature.outputs[a].tensor_name for a in outputs],
+            )
+            with self._lock:
+                runner = self._callables.get(key)
+                if runner is None:
+                    runner = self._session._make_callable_from_options(options)
+                    self._callables[key] = runner
+        return runner
 
     def signature_def_map(self) -> Any:
         """TF Serving's ``SignatureDefMap`` message (our TF-free classes) for GetModelMetadata."""
@@ -127,6 +155,51 @@ class Servable:
         for key, sig in meta_graph.signature_def.items():  # TF Serving lists the init op too
             out.signature_def[key].ParseFromString(sig.SerializeToString())
         return out
+
+
+def _require_saved_model(path: Path) -> None:
+    if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+        raise failed_precondition(f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}")
+
+
+def _session_config(tf: Any, options: LoadOptions) -> Any:
+    intra = options.intra_op_threads or options.session_parallelism
+    inter = options.inter_op_threads or options.session_parallelism
+    return tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter)
+
+
+def _check_aliases(signature: SignatureInfo, inputs: Mapping[str, np.ndarray]) -> None:
+    """predict_util.cc's alias checks, in its words."""
+    missing = set(signature.inputs) - set(inputs)
+    extra = set(inputs) - set(signature.inputs)
+    if len(inputs) == len(signature.inputs) and extra:
+        raise invalid_argument(
+            f"input tensor alias not found in signature: {', '.join(sorted(extra))}. "
+            f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
+        )
+    if missing or extra:
+        raise invalid_argument(
+            f"input size does not match signature: {len(inputs)}!={len(signature.inputs)} "
+            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(signature.inputs))}}}). "
+            f"Sent extra: {{{','.join(sorted(extra))}}}. Missing but required: {{{','.join(sorted(missing))}}}."
+        )
+
+
+def _output_aliases(signature: SignatureInfo, output_filter: list[str] | None) -> tuple[str, ...]:
+    """The outputs to fetch: the filter's (each known, none twice) or all of the signature's."""
+    if not output_filter:
+        return tuple(sorted(signature.outputs))
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{{{','.join(sorted(signature.outputs))}}}."
+            )
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return tuple(output_filter)
 
 
 def clean_tf_message(message: str) -> str:
@@ -160,42 +233,26 @@ def _op_error_code(exc: Any) -> Any:
         return Code.INTERNAL
 
 
-def _to_tensor(tf: Any, alias: str, value: np.ndarray, spec: TensorSpecInfo) -> Any:
+def _feed_value(alias: str, value: np.ndarray, spec: TensorSpecInfo) -> np.ndarray:
+    """The value as the session takes it. Dtypes are checked as TensorFlow's session checks feeds (in its
+    words); shapes are not: the graph refuses what it cannot compute, as under TF Serving."""
     want = spec.numpy_dtype
     if want == "string":
         if value.dtype.kind not in "OSU":
             raise invalid_argument(f"Expects arg[{alias}] to be string but {value.dtype} is provided")
-        value = np.asarray(value, dtype=object)
-    else:
-        assert isinstance(want, np.dtype)
-        if value.dtype != want:
-            if value.dtype.kind in "OSU" or (value.dtype.kind == "f" and want.kind in "iub"):
-                raise invalid_argument(f"Expects arg[{alias}] to be {want.name} but {value.dtype.name} is provided")
-            value = value.astype(want)
-    if spec.shape is not None:
-        if len(spec.shape) != value.ndim or any(
-            d is not None and d != v for d, v in zip(spec.shape, value.shape, strict=True)
-        ):
-            shown = "[" + ",".join("?" if d is None else str(d) for d in spec.shape) + "]"
-            raise invalid_argument(
-                f"input tensor '{alias}' has shape {list(value.shape)}, which is not compatible with the "
-                f"signature's {shown}"
-            )
-    return tf.constant(value)
+        return np.asarray(value, dtype=object)
+    assert isinstance(want, np.dtype)
+    if value.dtype != want:
+        if value.dtype.kind in "OSU" or (value.dtype.kind == "f" and want.kind in "iub"):
+            raise invalid_argument(f"Expects arg[{alias}] to be {want.name} but {value.dtype.name} is provided")
+        value = value.astype(want)
+    return value
 
 
-def _read_signatures(path: Path) -> tuple[bytes, dict[str, SignatureInfo]]:
-    saved_model_pb2 = require("tensorflow.core.protobuf.saved_model_pb2")
-    pb_path = path / "saved_model.pb"
-    if not pb_path.is_file():
-        raise failed_precondition(f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}")
-    saved = saved_model_pb2.SavedModel.FromString(pb_path.read_bytes())
-    meta_graph = next((m for m in saved.meta_graphs if "serve" in m.meta_info_def.tags), None)
-    if meta_graph is None:
-        raise failed_precondition(f"SavedModel at {path} has no MetaGraphDef tagged 'serve'")
+def _signatures(meta_graph: Any) -> dict[str, SignatureInfo]:
     signatures = {}
     for key, sig in meta_graph.signature_def.items():
-        if key == "__saved_model_init_op":
+        if key == INIT_OP_SIGNATURE:
             continue
         signatures[key] = SignatureInfo(
             name=key,
@@ -203,7 +260,7 @@ def _read_signatures(path: Path) -> tuple[bytes, dict[str, SignatureInfo]]:
             inputs={a: _tensor_info(a, t) for a, t in sig.inputs.items()},
             outputs={a: _tensor_info(a, t) for a, t in sig.outputs.items()},
         )
-    return meta_graph.SerializeToString(), signatures
+    return signatures
 
 
 def _tensor_info(alias: str, info: Any) -> TensorSpecInfo:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ from ._document import _Body, _document, _read
 from ._errors import _BadSurrogate, _invalid, _NumberTooBig
 from ._leaves import _b64decode, _is_b64_object, _normalize_dtype, _string_bytes
 from ._numbers import _as_double, _check_constant, _is_json_int
-from ._tensors import _from_inputs, _from_instances, _shape_str
+from ._tensors import _from_inputs, _from_instances
 from ._values import _format_error, _json_type, _lossy_error
 
 FeatureValue = int | float | bytes
@@ -60,27 +60,6 @@ def _signature_name(doc: dict[str, Any]) -> str | None:
     if not isinstance(name, str):
         raise _format_error(doc, "not formatted correctly. 'signature_name' key must be a string value.")
     return name
-
-
-def _partial_shape_str(shape: Sequence[int | None]) -> str:
-    return "[" + ",".join("?" if d is None or d < 0 else str(d) for d in shape) + "]"
-
-
-def _check_shape(name: str, array: np.ndarray, expected: tuple[int | None, ...] | None, row_format: bool) -> None:
-    """Not done by TF Serving's JSON layer (TensorFlow refuses the tensor later); we say it up front."""
-    if expected is None:
-        return
-    got = array.shape
-    if len(got) == len(expected) and all(w is None or w < 0 or w == g for w, g in zip(expected, got, strict=True)):
-        return
-    if row_format:
-        raise _invalid(
-            f"Input: {name}: each instance has shape {_shape_str(got[1:])} (batched: {_shape_str(got)}) "
-            f"but the signature expects shape {_partial_shape_str(expected)}"
-        )
-    raise _invalid(
-        f"Input: {name} has shape {_shape_str(got)} but the signature expects shape {_partial_shape_str(expected)}"
-    )
 
 
 def parse_predict_request(body: bytes | str, inputs: Mapping[str, InputSpec]) -> PredictRequestData:
@@ -129,8 +108,6 @@ def _parse_predict(body: _Body, doc: dict[str, Any], inputs: Mapping[str, InputS
         tensors, row_format = _from_inputs(doc[_INPUTS_KEY], dtypes, body), False
     else:
         raise _invalid("Missing 'inputs' or 'instances' key")
-    for alias, array in tensors.items():
-        _check_shape(alias, array, inputs[alias].shape, row_format)
     return PredictRequestData(signature_name=signature, inputs=tensors, row_format=row_format)
 
 
