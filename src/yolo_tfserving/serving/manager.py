@@ -10,6 +10,7 @@ its status (``END`` with the error) and never replaces a working one.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +50,7 @@ class VersionPolicy:
             return available
         if self.kind == "specific":
             return [v for v in available if v in self.versions]
-        return available[-self.num_versions :] if self.num_versions > 0 else []
+        return available[-max(self.num_versions, 1) :]  # TF Serving serves at least one
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ class ModelManager:
         self._versions: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._poll_lock = threading.Lock()  # one poll at a time (poller thread, config reloads)
+        self._listing_failed: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -171,33 +174,54 @@ class ModelManager:
                 log.exception("polling the model base paths failed")
 
     def poll_once(self) -> None:
-        for config in self._configs.values():
-            on_disk = _versions_on_disk(config.base_path)
-            wanted = set(config.policy.select(on_disk))
-            for version in sorted(wanted):
-                with self._lock:
-                    known = self._versions[config.name].get(version)
-                if known is None:
-                    self._load(config, version)
+        """One look at every base path; load what the policy wants, unload what it no longer does."""
+        with self._poll_lock:
             with self._lock:
-                current = dict(self._versions[config.name])
-            replacement_ready = any(current[v].state == AVAILABLE for v in wanted if v in current)
-            for version, state in current.items():
-                # an old version goes only once a wanted one serves (or its files are gone):
-                # a version that fails to load never replaces a working one
-                if version not in wanted and state.state == AVAILABLE and (replacement_ready or version not in on_disk):
-                    self._unload(config.name, version)
-                elif version not in wanted and state.state == END and state.servable is None:
-                    # forget failed versions that disappeared from disk so a fixed copy can retry
-                    if version not in on_disk:
-                        with self._lock:
-                            self._versions[config.name].pop(version, None)
+                configs = list(self._configs.values())
+            for config in configs:
+                self._poll_model(config)
 
-    def _load(self, config: ModelConfig, version: int) -> None:
+    def _poll_model(self, config: ModelConfig) -> None:
+        try:
+            on_disk = list_version_dirs(config.base_path)
+        except OSError as exc:
+            # as TF Serving's file-system source: a failed listing changes nothing (no unload)
+            if config.name not in self._listing_failed:
+                log.warning(
+                    "cannot list %s for model %s (%s); serving the versions already loaded",
+                    config.base_path,
+                    config.name,
+                    exc.strerror or exc,
+                )
+                self._listing_failed.add(config.name)
+            return
+        self._listing_failed.discard(config.name)
+        if not on_disk:
+            log.warning("No versions of servable %s found under base path %s", config.name, config.base_path)
+        wanted = set(config.policy.select(list(on_disk)))
+        for version in sorted(wanted):
+            with self._lock:
+                known = self._versions.get(config.name, {}).get(version)
+            if known is None:
+                self._load(config, version, config.base_path / on_disk[version])
+        with self._lock:
+            current = dict(self._versions.get(config.name, {}))
+        replacement_ready = any(current[v].state == AVAILABLE for v in wanted if v in current)
+        for version, state in current.items():
+            # an old version goes only once a wanted one serves (or its files are gone):
+            # a version that fails to load never replaces a working one
+            if version not in wanted and state.state == AVAILABLE and (replacement_ready or version not in on_disk):
+                self._unload(config.name, version)
+            elif version not in wanted and state.state == END and state.servable is None:
+                # forget failed versions that disappeared from disk so a fixed copy can retry
+                if version not in on_disk:
+                    with self._lock:
+                        self._versions[config.name].pop(version, None)
+
+    def _load(self, config: ModelConfig, version: int, path: Path) -> None:
         state = VersionState(version=version, state=LOADING)
         with self._lock:
             self._versions[config.name][version] = state
-        path = config.base_path / str(version)
         log.info("loading %s version %d from %s", config.name, version, path)
         try:
             servable = self._loader(config.name, version, path)
@@ -227,9 +251,12 @@ class ModelManager:
             state.state = UNLOADING
             while state.in_flight > 0:  # in-flight requests finish on the old version
                 self._lock.wait(timeout=1.0)
-            state.servable = None
+            servable, state.servable = state.servable, None
             state.state = END
             self._lock.notify_all()
+        close = getattr(servable, "close", None)
+        if close is not None:
+            close()
         log.info("unloaded %s version %d", name, version)
 
     # -- lookups -----------------------------------------------------------------
@@ -326,8 +353,36 @@ def _describe(name: str, version: int | None, label: str | None) -> str:
     return f"Latest({name})"
 
 
-def _versions_on_disk(base: Path) -> list[int]:
-    try:
-        return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-    except OSError:
-        return []
+_VERSION_DIR = re.compile(r"\s*[+-]?[0-9]+\s*")
+_INT64_MAX = (1 << 63) - 1
+
+
+def parse_version_dir(name: str) -> int | None:
+    """The version a directory name stands for, as TF Serving parses it (``absl::SimpleAtoi`` into an int64:
+    ``"00000123"`` is version 123); ``None`` for names that are not versions."""
+    if not _VERSION_DIR.fullmatch(name):
+        return None
+    version = int(name)
+    return version if 0 <= version <= _INT64_MAX else None
+
+
+def list_version_dirs(base: Path) -> dict[int, str]:
+    """``{version: directory name}`` under a base path; raises OSError when the base path cannot be listed.
+
+    Two names for one version (``1`` and ``001``): the later name in sorted order wins, with a warning,
+    as TF Serving keeps one of them.
+    """
+    found: dict[int, str] = {}
+    for child in sorted(base.iterdir(), key=lambda p: p.name):
+        version = parse_version_dir(child.name)
+        if version is None or not child.is_dir():
+            continue
+        if version in found:
+            log.warning(
+                "Duplicate version directories detected. Version %d will be loaded from %s, %s will be ignored.",
+                version,
+                child.name,
+                found[version],
+            )
+        found[version] = child.name
+    return found
