@@ -10,7 +10,7 @@ IMAGES ?= $(SHARED)/data/coco128/images
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench protos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+# regenerate the committed src/yolo_tfserving/_wire/*_pb2*.py(i) from the .proto files there
+protos: install
+	$(PY) scripts/gen_protos.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
