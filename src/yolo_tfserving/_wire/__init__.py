@@ -18,4 +18,7 @@ Modules (import them directly; this package imports nothing heavy):
 - :mod:`.serving_service_pb2_grpc` -- PredictionService and ModelService stubs/servicers (imports grpc)
 - :mod:`.profiler_pb2` / :mod:`.profiler_pb2_grpc` -- ``tensorflow.ProfilerService``
 - :mod:`.health_pb2` / :mod:`.health_pb2_grpc` -- ``grpc.health.v1.Health``
+- :mod:`.tensors` -- numpy <-> TensorProto
+- :mod:`.services` -- service names, method paths and stub factories
+- :mod:`.formats` -- json_format / text_format bound to the private pool
 """
