@@ -37,7 +37,9 @@ def latency(model_dir: Path, data: bytes, repeats: int) -> dict[str, float]:
     import numpy as np
     import tensorflow as tf
 
-    from yolo_tfserving.client import _protos
+    from yolo_tfserving._wire.services import prediction_stub
+    from yolo_tfserving._wire.serving_apis_pb2 import PredictRequest
+    from yolo_tfserving._wire.tensors import write_tensor_proto
 
     loaded = tf.saved_model.load(str(sorted(model_dir.iterdir())[-1]))
     serving = loaded.signatures["serving_default"]
@@ -51,10 +53,10 @@ def latency(model_dir: Path, data: bytes, repeats: int) -> dict[str, float]:
         channel = grpc.insecure_channel(
             f"127.0.0.1:{server.grpc_port}", options=[("grpc.max_receive_message_length", -1)]
         )
-        stub = _protos.prediction_stub(channel)
-        request = _protos.messages().PredictRequest()
+        stub = prediction_stub(channel)
+        request = PredictRequest()
         request.model_spec.name = "yolov5"
-        request.inputs["images"].CopyFrom(_protos.ndarray_to_tensor_proto(np.asarray([data], dtype=object)))
+        write_tensor_proto(request.inputs["images"], np.asarray([data], dtype=object))
 
         def rest() -> None:
             r = http.post("/v1/models/yolov5:predict", content=body)

@@ -26,16 +26,10 @@ import pytest
 grpc = pytest.importorskip("grpc")
 pytest.importorskip("tensorflow")
 
-from yolo_tfserving.client._protos import (  # noqa: E402
-    PREDICTION_SERVICE,
-    DataType,
-    ModelVersionState,
-    messages,
-    model_stub,
-    ndarray_to_tensor_proto,
-    prediction_stub,
-    tensor_proto_to_ndarray,
-)
+from yolo_tfserving._wire.enums import DataType, ModelVersionState  # noqa: E402
+from yolo_tfserving._wire.messages import messages  # noqa: E402
+from yolo_tfserving._wire.services import PREDICTION_SERVICE, model_stub, prediction_stub  # noqa: E402
+from yolo_tfserving._wire.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray  # noqa: E402
 
 MODEL = "half_plus_two"
 EXAMPLES = "half_plus_two_examples"
@@ -174,8 +168,12 @@ def _spec(
 def _predict_request(x: Any = (1.0, 2.0, 5.0), *, typed: bool = True, **spec: Any) -> Any:
     request = M.PredictRequest()
     _spec(request, **spec)
-    request.inputs["x"].CopyFrom(ndarray_to_tensor_proto(np.asarray(x, np.float32), use_tensor_content=not typed))
+    request.inputs["x"].CopyFrom(ndarray_to_tensor_proto(np.asarray(x, np.float32), encoding=_encoding(typed)))
     return request
+
+
+def _encoding(typed: bool) -> Any:
+    return "typed_fields" if typed else "make_tensor_proto"
 
 
 def _expect(code: Any, call: Any, request: Any, contains: str = "") -> str:

@@ -208,17 +208,17 @@ class GrpcTransport:
             from .._errors import MissingDependencyError
 
             raise MissingDependencyError("grpcio", "grpc") from exc
-        from . import _protos
+        from .._wire import services, tensors
 
         self.url = target
         self._grpc = grpc
-        self._protos = _protos
-        self._msgs = _protos.messages()
+        self._services = services
+        self._tensors = tensors
         self._timeout_s = timeout_s
         options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
         self._channel = grpc.insecure_channel(target, options=options)
-        self._predict = _protos.prediction_stub(self._channel)
-        self._model = _protos.model_stub(self._channel)
+        self._predict = services.prediction_stub(self._channel)
+        self._model = services.model_stub(self._channel)
         self.last_request_bytes = 0
         self.last_response_bytes = 0
 
@@ -260,34 +260,41 @@ class GrpcTransport:
 
     # request builders and response parsers, shared with the async transport
     def _predict_request(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray]) -> Any:
-        request = self._msgs.PredictRequest()
+        from .._wire.serving_apis_pb2 import PredictRequest
+
+        request = PredictRequest()
         self._spec(request.model_spec, target, signature_name)
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(self._protos.ndarray_to_tensor_proto(value))
+            self._tensors.write_tensor_proto(request.inputs[name], value)
         return request
 
     def _outputs(self, response: Any) -> dict[str, np.ndarray]:
-        return {k: self._protos.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
+        return {k: self._tensors.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
 
     def _status_request(self, target: ModelTarget) -> Any:
-        request = self._msgs.GetModelStatusRequest()
+        from .._wire.serving_apis_pb2 import GetModelStatusRequest
+
+        request = GetModelStatusRequest()
         self._spec(request.model_spec, target)
         return request
 
     def _metadata_request(self, target: ModelTarget) -> Any:
-        request = self._msgs.GetModelMetadataRequest()
+        from .._wire.serving_apis_pb2 import GetModelMetadataRequest
+
+        request = GetModelMetadataRequest()
         self._spec(request.model_spec, target)
         request.metadata_field.append("signature_def")
         return request
 
     def _metadata_json(self, response: Any) -> dict[str, Any]:
-        from google.protobuf import json_format
+        from .._wire.formats import message_to_dict
+        from .._wire.serving_apis_pb2 import SignatureDefMap
 
-        sig_map = self._msgs.SignatureDefMap()
+        sig_map = SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
         return {
-            "model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
-            "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True)},
+            "model_spec": message_to_dict(response.model_spec, preserving_proto_field_name=True),
+            "metadata": {"signature_def": message_to_dict(sig_map, preserving_proto_field_name=True)},
         }
 
     def predict(
@@ -308,9 +315,9 @@ class GrpcTransport:
 
 
 def _status_json(response: Any) -> dict[str, Any]:
-    from google.protobuf import json_format
+    from .._wire.formats import message_to_dict
 
-    return json_format.MessageToDict(response, preserving_proto_field_name=True)
+    return message_to_dict(response, preserving_proto_field_name=True)
 
 
 class AsyncGrpcTransport(GrpcTransport):
@@ -321,8 +328,8 @@ class AsyncGrpcTransport(GrpcTransport):
         self._channel.close()
         options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
         self._channel = self._grpc.aio.insecure_channel(target, options=options)
-        self._predict = self._protos.prediction_stub(self._channel)
-        self._model = self._protos.model_stub(self._channel)
+        self._predict = self._services.prediction_stub(self._channel)
+        self._model = self._services.model_stub(self._channel)
 
     async def _ainvoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
         try:

@@ -223,10 +223,10 @@ class _ClientBase:
     def _raw_predictions(outputs: dict[str, np.ndarray]) -> np.ndarray:
         if "predictions" in outputs:
             return outputs["predictions"]
-        from ._protos import messages, tensor_proto_to_ndarray
+        from .._wire.tensors import tensor_proto_to_ndarray
+        from .._wire.tf_core_pb2 import TensorProto
 
-        tensor_proto = messages().TensorProto
-        return np.stack([tensor_proto_to_ndarray(tensor_proto.FromString(b)) for b in outputs["predictions_bytes"]])
+        return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
 
     def _begin(
         self,

@@ -27,30 +27,27 @@ def sample_jpeg(size_hw: tuple[int, int] = (480, 640)) -> bytes:
 
 
 def write_warmup_records(path: Path, *, model_name: str, size_hw: tuple[int, int], num_records: int = 2) -> Path:
-    """Write warm-up requests for ``serving_default`` (encoded image) and ``raw`` (tensor)."""
+    """Write warm-up requests for ``serving_default`` (encoded image) and ``raw`` (tensor).
+
+    The records are our own ``PredictionLog`` messages (:mod:`yolo_tfserving._wire`), whose bytes are TF
+    Serving's; the tensors are encoded as ``tf.make_tensor_proto`` would."""
     tf = require("tensorflow")
-    predict_pb2 = require("tensorflow_serving.apis.predict_pb2")
-    prediction_log_pb2 = require("tensorflow_serving.apis.prediction_log_pb2")
+    from .._wire.serving_apis_pb2 import PredictionLog, PredictRequest
+    from .._wire.tensors import write_tensor_proto
+
+    def record(signature_name: str, images: np.ndarray) -> bytes:
+        request = PredictRequest()
+        request.model_spec.name = model_name
+        request.model_spec.signature_name = signature_name
+        write_tensor_proto(request.inputs["images"], images)
+        log = PredictionLog()
+        log.predict_log.request.CopyFrom(request)
+        return log.SerializeToString()
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    jpeg = sample_jpeg()
+    jpeg = np.asarray([sample_jpeg()], dtype=object)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for _ in range(num_records):
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = model_name
-            request.model_spec.signature_name = "serving_default"
-            request.inputs["images"].CopyFrom(tf.make_tensor_proto([jpeg], dtype=tf.string))
-            writer.write(
-                prediction_log_pb2.PredictionLog(
-                    predict_log=prediction_log_pb2.PredictLog(request=request)
-                ).SerializeToString()
-            )
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model_name
-        request.model_spec.signature_name = "raw"
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, *size_hw, 3), np.float32)))
-        writer.write(
-            prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            ).SerializeToString()
-        )
+            writer.write(record("serving_default", jpeg))
+        writer.write(record("raw", np.zeros((1, *size_hw, 3), np.float32)))
     return path

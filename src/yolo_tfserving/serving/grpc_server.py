@@ -6,7 +6,7 @@ Services and methods (``tensorflow_serving/apis/prediction_service.proto``, ``mo
   ``MultiInference`` answers UNIMPLEMENTED
 - ``tensorflow.serving.ModelService``: ``GetModelStatus``; ``HandleReloadConfigRequest`` answers UNIMPLEMENTED
 
-Messages are our TensorFlow-free classes (:mod:`yolo_tfserving.client._protos`): same full names, field
+Messages are our TensorFlow-free classes (:mod:`yolo_tfserving._wire`): same full names, field
 numbers and types, so the bytes are TF Serving's. Requests are parsed into a :class:`~.core.ModelRef` and
 numpy inputs, the transport-free :class:`~.core.DataPlane` does the work, and its
 :class:`~.status.ServingStatusError` codes pass straight through as gRPC status codes
@@ -24,14 +24,10 @@ from typing import Any, NoReturn
 import grpc
 import numpy as np
 
-from ..client._protos import (
-    MODEL_SERVICE,
-    PREDICTION_SERVICE,
-    DataType,
-    messages,
-    numpy_to_datatype,
-    tensor_proto_to_ndarray,
-)
+from .._wire.enums import DataType
+from .._wire.messages import messages
+from .._wire.services import MODEL_SERVICE, PREDICTION_SERVICE
+from .._wire.tensors import numpy_to_datatype, tensor_proto_to_ndarray
 from .core import DataPlane, ModelRef
 from .servable import DEFAULT_SIGNATURE, SignatureInfo
 from .status import Code, ServingStatusError, invalid_argument, unimplemented

@@ -171,7 +171,7 @@ def _peek_signature_name(body: bytes) -> str | None:
 
 def _serialize_examples(examples: list[dict[str, list[Any]]], context: dict[str, list[Any]] | None) -> list[bytes]:
     """JSON examples (+ context merged in, as TF Serving does) -> serialized tf.Example protos."""
-    from ..client._protos import messages
+    from .._wire.messages import messages
 
     msgs = messages()
     out = []

@@ -37,7 +37,7 @@ class TensorSpecInfo:
 
     @property
     def numpy_dtype(self) -> np.dtype[Any] | str:
-        from ..client._protos import datatype_to_numpy
+        from .._wire.tensors import datatype_to_numpy
 
         if self.dtype_enum == 7:  # DT_STRING
             return "string"
@@ -147,7 +147,7 @@ class Servable:
 
     def signature_def_map(self) -> Any:
         """TF Serving's ``SignatureDefMap`` message (our TF-free classes) for GetModelMetadata."""
-        from ..client._protos import messages
+        from .._wire.messages import messages
 
         msgs = messages()
         meta_graph = require("tensorflow.core.protobuf.meta_graph_pb2").MetaGraphDef.FromString(self._meta_graph_bytes)

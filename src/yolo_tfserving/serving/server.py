@@ -63,13 +63,13 @@ def replay_warmup(servable: Servable) -> int:
     if not path.is_file():
         return 0
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
-    from ..client._protos import tensor_proto_to_ndarray
+    from .._wire import serving_apis_pb2
+    from .._wire.tensors import tensor_proto_to_ndarray
 
     count = 0
     for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
-        log_entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        log_entry = serving_apis_pb2.PredictionLog.FromString(record.numpy())
         if log_entry.WhichOneof("log_type") != "predict_log":
             continue
         request = log_entry.predict_log.request

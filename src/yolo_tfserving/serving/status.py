@@ -8,7 +8,7 @@ The REST and gRPC front ends never choose a status themselves: the core raises
 from __future__ import annotations
 
 from .._errors import ServingError
-from ..client._protos import ErrorCode
+from .._wire.enums import ErrorCode
 
 # The canonical codes are tensorflow.error.Code, the enum TF Serving's StatusProto carries.
 Code = ErrorCode
