@@ -54,7 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> I
     export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
     server = ModelServer(
         ServerOptions(
-            port=0,
+            port=_free_port(),
             rest_api_port=_free_port(),
             rest_api_host="127.0.0.1",
             grpc_host="127.0.0.1",

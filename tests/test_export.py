@@ -67,15 +67,16 @@ def test_config_files_parse_as_tf_serving_protos(tiny_export):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    from yolo_tfserving.serving.textproto import parse_text_proto
+    from yolo_tfserving._wire import serving_config_pb2
+    from yolo_tfserving.serving.model_config import read_text_proto
 
     out, _ = tiny_export
     config = text_format.Parse((out / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
     assert config.model_config_list.config[0].model_version_policy.latest.num_versions == 1
-    monitoring = parse_text_proto((out / "monitoring.config").read_text())
-    assert monitoring == {"prometheus_config": {"enable": True, "path": "/monitoring/prometheus/metrics"}}
-    batching = parse_text_proto((out / "batching_parameters.txt").read_text())
-    assert batching["max_batch_size"] == {"value": 8} and batching["num_batch_threads"] == {"value": 2}
+    monitoring = read_text_proto(out / "monitoring.config", serving_config_pb2.MonitoringConfig)
+    assert monitoring.prometheus_config.enable and monitoring.prometheus_config.path == "/monitoring/prometheus/metrics"
+    batching = read_text_proto(out / "batching_parameters.txt", serving_config_pb2.BatchingParameters)
+    assert batching.max_batch_size.value == 8 and batching.num_batch_threads.value == 2
 
 
 def test_warmup_records_are_prediction_logs(tiny_export):

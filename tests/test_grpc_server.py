@@ -117,6 +117,8 @@ def server(model_base: Path) -> Iterator[Any]:
             model_config_file=str(model_base / "models.config"),
             file_system_poll_wait_seconds=0,
             enable_model_warmup=False,
+            # the config labels versions at start-up, before they load (TF Serving refuses that without this flag)
+            allow_version_labels_for_unavailable_models=True,
         )
         try:
             srv = ModelServer(options)
@@ -231,7 +233,7 @@ def test_predict_latest(stub: Any, typed: bool) -> None:
     y = response.outputs["y"]
     assert y.dtype == DataType.DT_FLOAT
     assert [d.size for d in y.tensor_shape.dim] == [3]
-    assert y.tensor_content and not y.float_val  # numeric outputs travel as tensor_content
+    assert list(y.float_val) == [3.5, 4.0, 5.5] and not y.tensor_content  # AsProtoField: typed values
     np.testing.assert_allclose(tensor_proto_to_ndarray(y), [3.5, 4.0, 5.5])
     label = response.outputs["label"]
     assert label.dtype == DataType.DT_STRING
@@ -318,7 +320,12 @@ def test_predict_wrong_alias(stub: Any) -> None:
     request = M.PredictRequest()
     _spec(request)
     request.inputs["z"].CopyFrom(ndarray_to_tensor_proto(np.ones(3, np.float32)))
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "input tensor alias not found in signature: z")
+    alias = "Signature input alias: x(feed name: serving_default_x:0)"
+    details = _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, alias)
+    assert details.endswith(
+        "not found in request and no default value provided. Inputs expected to be in the request {z}, or default "
+        "input alias set: "
+    )
 
 
 def test_predict_extra_alias(stub: Any) -> None:
@@ -363,9 +370,17 @@ def test_predict_malformed_tensor(stub: Any, corrupt: str) -> None:
     _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "tensor parsing error: x")
 
 
-def test_predict_wrong_shape_is_invalid_argument(stub: Any) -> None:
-    request = _predict_request(np.ones((2, 2), np.float32))
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "x")
+def test_predict_shape_is_left_to_tensorflow(stub: Any) -> None:
+    """As TF Serving, no check against the signature's static shape: a [2,2] x for a [?] signature is computed
+    (issue 9: it was refused), and what the graph cannot compute is TensorFlow's INVALID_ARGUMENT."""
+    response = stub.Predict(_predict_request(np.ones((2, 2), np.float32)), timeout=30)
+    y = tensor_proto_to_ndarray(response.outputs["y"])
+    assert y.shape == (2, 2)
+    np.testing.assert_allclose(y, 3.5)
+    request = M.PredictRequest()
+    _spec(request, EXAMPLES, version=1, signature="regress")
+    request.inputs["inputs"].CopyFrom(ndarray_to_tensor_proto(np.array([[b"a", b"b"], [b"c", b"d"]], dtype=object)))
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "serialized")
 
 
 # -- GetModelMetadata ---------------------------------------------------------------------------
@@ -465,23 +480,19 @@ def test_classify_regress_errors(stub: Any) -> None:
     empty = M.RegressionRequest()
     _spec(empty, EXAMPLES, signature="regress")
     _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Regress, empty, "Input is empty.")
-    # a regression signature is not a classification one, and the other way round
+    # a regression signature is not a classification one, and the other way round: without
+    # --enable_signature_method_name_check the signatures' structure decides, in classifier.cc's words
     wrong = _classify_request([1.0])
     wrong.model_spec.signature_name = "regress"
     _expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         stub.Classify,
         wrong,
-        "Expected classification signature method_name to be tensorflow/serving/classify",
+        'Expected classification signature outputs to contain at least one of "classes" or "scores".',
     )
     wrong = _regress_request([1.0])
     wrong.model_spec.signature_name = "classify"
-    _expect(
-        grpc.StatusCode.INVALID_ARGUMENT,
-        stub.Regress,
-        wrong,
-        "Expected regression signature method_name to be tensorflow/serving/regress",
-    )
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Regress, wrong, "Expected one output Tensor.")
     _expect(
         grpc.StatusCode.NOT_FOUND,
         stub.Classify,
@@ -521,7 +532,8 @@ def test_model_status_one_version(mstub: Any) -> None:
     request = M.GetModelStatusRequest()
     _spec(request, label="canary")
     response = mstub.GetModelStatus(request, timeout=30)
-    assert [s.version for s in response.model_version_status] == [2]
+    # get_model_status_impl.cc ignores a label: every version, newest first
+    assert [s.version for s in response.model_version_status] == [2, 1]
 
 
 def test_model_status_errors(mstub: Any) -> None:
@@ -535,12 +547,6 @@ def test_model_status_errors(mstub: Any) -> None:
 
 
 # -- unimplemented, internal errors, survival ------------------------------------------------------
-
-
-def test_unimplemented_methods(channel: Any) -> None:
-    for path in (f"/{PREDICTION_SERVICE}/MultiInference", "/tensorflow.serving.ModelService/HandleReloadConfigRequest"):
-        call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
-        _expect(grpc.StatusCode.UNIMPLEMENTED, call, b"")
 
 
 def test_unknown_method_is_unimplemented(channel: Any) -> None:
@@ -625,10 +631,10 @@ class _SlowPlane:
 
 
 def test_port_zero_and_graceful_stop() -> None:
-    from yolo_tfserving.serving.grpc_server import GrpcFrontEnd
+    from yolo_tfserving.serving.grpc_server import GrpcFrontEnd, GrpcSettings
 
     plane = _SlowPlane(delay_s=1.0)
-    front = GrpcFrontEnd(plane, host="localhost", port=0, max_workers=4)  # type: ignore[arg-type]
+    front = GrpcFrontEnd(plane, GrpcSettings(host="localhost", port=0, max_workers=4))  # type: ignore[arg-type]
     assert front.port > 0
     front.start()
     result: dict[str, Any] = {}
@@ -655,11 +661,11 @@ def test_port_zero_and_graceful_stop() -> None:
 
 
 def test_busy_port_fails_loudly() -> None:
-    from yolo_tfserving.serving.grpc_server import GrpcFrontEnd
+    from yolo_tfserving.serving.grpc_server import GrpcFrontEnd, GrpcSettings
 
-    first = GrpcFrontEnd(_SlowPlane(0.0), host="localhost", port=0)  # type: ignore[arg-type]
+    first = GrpcFrontEnd(_SlowPlane(0.0), GrpcSettings(host="localhost", port=0))  # type: ignore[arg-type]
     try:
         with pytest.raises(OSError):
-            GrpcFrontEnd(_SlowPlane(0.0), host="localhost", port=first.port)  # type: ignore[arg-type]
+            GrpcFrontEnd(_SlowPlane(0.0), GrpcSettings(host="localhost", port=first.port))  # type: ignore[arg-type]
     finally:
         first.stop(grace_s=0)

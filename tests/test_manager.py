@@ -9,12 +9,14 @@ import pytest
 
 from yolo_tfserving.serving.manager import (
     AVAILABLE,
-    ModelConfig,
+    END,
+    LOADING,
     ModelManager,
-    VersionPolicy,
     list_version_dirs,
     parse_version_dir,
 )
+from yolo_tfserving.serving.model_config import ModelConfig, VersionPolicy
+from yolo_tfserving.serving.status import ServingStatusError
 
 
 class FakeServable:
@@ -110,3 +112,71 @@ def test_removed_version_is_unloaded_and_closed(tmp_path: Path) -> None:
     manager.poll_once()
     assert held.closed
     assert {s.version: s.state for s in manager.status("m")}[1] == AVAILABLE
+
+
+def test_failed_load_is_retried(tmp_path: Path) -> None:
+    """--max_num_load_retries: a version that fails to load is tried again (LOADING meanwhile), then ends."""
+    version = tmp_path / "1"
+    version.mkdir()  # no "ok" marker yet: the first load fails
+    manager = ModelManager(
+        [ModelConfig(name="m", base_path=tmp_path)],
+        loader=FakeServable,
+        poll_wait_s=0,
+        max_load_retries=2,
+        load_retry_interval_s=0,
+    )
+    manager.start()
+    assert manager.status("m")[0].state == LOADING
+    (version / "ok").touch()
+    manager.poll_once()
+    assert manager.status("m")[0].state == AVAILABLE
+
+
+def test_retries_run_out(tmp_path: Path) -> None:
+    (tmp_path / "1").mkdir()
+    manager = ModelManager(
+        [ModelConfig(name="m", base_path=tmp_path)],
+        loader=FakeServable,
+        poll_wait_s=0,
+        max_load_retries=1,
+        load_retry_interval_s=0,
+    )
+    manager.start()
+    manager.poll_once()
+    state = manager.status("m")[0]
+    assert state.state == END and "no model at" in state.error_message
+
+
+def test_labels_must_name_available_versions(tmp_path: Path) -> None:
+    """ServerCore validates labels before loading: at start-up only with
+    --allow_version_labels_for_unavailable_models; a later reload may label what serves."""
+    _version(tmp_path, "1")
+    config = ModelConfig(name="m", base_path=tmp_path, labels={"stable": 1})
+    with pytest.raises(ServingStatusError, match="which is not currently available for inference"):
+        ModelManager([config], loader=FakeServable, poll_wait_s=0).start()
+    manager = ModelManager([ModelConfig(name="m", base_path=tmp_path)], loader=FakeServable, poll_wait_s=0)
+    manager.start()
+    manager.reload([config])
+    assert manager.resolve("m", label="stable") == 1
+    with pytest.raises(ServingStatusError, match="Unrecognized servable version label: canary"):
+        manager.resolve("m", label="canary")
+    with pytest.raises(ServingStatusError, match="which is not currently available"):
+        manager.reload([ModelConfig(name="m", base_path=tmp_path, labels={"stable": 7})])
+    allowing = ModelManager([config], loader=FakeServable, poll_wait_s=0, allow_unavailable_labels=True)
+    allowing.start()
+    assert allowing.resolve("m", label="stable") == 1
+    with pytest.raises(ServingStatusError, match="which is not currently available"):  # re-pointing needs a version
+        allowing.reload([ModelConfig(name="m", base_path=tmp_path, labels={"stable": 7})])
+
+
+def test_reload_adds_and_removes_models(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _version(a, "1")
+    _version(b, "5")
+    manager = ModelManager([ModelConfig(name="a", base_path=a)], loader=FakeServable, poll_wait_s=0)
+    manager.start()
+    manager.reload([ModelConfig(name="b", base_path=b)])
+    with manager.handle("b") as servable:  # loaded before reload returns
+        assert servable.version == 5
+    with pytest.raises(ServingStatusError, match="Servable not found for request: Latest"):
+        manager.resolve("a")

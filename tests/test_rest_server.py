@@ -25,7 +25,7 @@ from yolo_tfserving.serving.server import ModelServer, ServerOptions  # noqa: E4
 
 def start_server(**kwargs: Any) -> ModelServer:
     options = ServerOptions(
-        port=0, rest_api_port=free_port(), rest_api_host="127.0.0.1", grpc_host="127.0.0.1", **kwargs
+        port=free_port(), rest_api_port=free_port(), rest_api_host="127.0.0.1", grpc_host="127.0.0.1", **kwargs
     )
     server = ModelServer(options)
     server.start()
@@ -49,6 +49,7 @@ def server(half_models: Path) -> Iterator[ModelServer]:
     srv = start_server(
         model_config_file=str(half_models / "models.config"),
         monitoring_config_file=str(half_models / "monitoring.config"),
+        allow_version_labels_for_unavailable_models=True,  # labels name versions before they load
     )
     yield srv
     srv.stop()
@@ -212,7 +213,9 @@ def test_prometheus_metrics(client: httpx.Client) -> None:
 def test_hot_load_new_version_and_unload_old(tmp_path: Path) -> None:
     base = tmp_path / "half"
     build_half_plus(base / "1", 2.0)
-    srv = start_server(model_name="half", model_base_path=str(base), file_system_poll_wait_seconds=0.2)
+    srv = start_server(
+        model_name="half", model_base_path=str(base), file_system_poll_wait_seconds=0.2, max_num_load_retries=0
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{srv.rest_port}", timeout=30) as c:
             assert c.post("/v1/models/half:predict", json={"instances": [2.0]}).json() == {"predictions": [3.0]}
@@ -279,6 +282,7 @@ def test_batching_merges_concurrent_requests(half_models: Path) -> None:
     )
     srv = start_server(
         model_config_file=str(half_models / "models.config"),
+        allow_version_labels_for_unavailable_models=True,
         enable_batching=True,
         batching_parameters_file=str(params),
         file_system_poll_wait_seconds=0,
@@ -463,17 +467,6 @@ def test_rest_timeout_answers_deadline_exceeded(tmp_path: Path, tiny_checkpoint:
         assert r.status_code == 504 and "Deadline" in error_of(r)
     finally:
         srv.stop()
-
-
-def test_absl_style_boolean_flags() -> None:
-    from yolo_tfserving.cli.main import normalize_absl_booleans
-
-    assert normalize_absl_booleans(["serve", "--enable_batching=true", "--enable_model_warmup=false", "--port=1"]) == [
-        "serve",
-        "--enable_batching",
-        "--noenable_model_warmup",
-        "--port=1",
-    ]
 
 
 def test_status_mapping_is_tf_servings() -> None:

@@ -170,7 +170,7 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
 def _register() -> None:
     from . import bench_cmd, detect_cmd, eval_cmd, serve_cmd
 
-    app.command("serve")(serve_cmd.serve)
+    app.command("serve", context_settings=serve_cmd.SERVE_CONTEXT, add_help_option=False)(serve_cmd.serve)
     app.command("deploy")(serve_cmd.deploy)
     app.command("detect")(detect_cmd.detect_command)
     app.command("bench")(bench_cmd.bench_command)
@@ -180,27 +180,9 @@ def _register() -> None:
 _register()
 
 
-# TF Serving's boolean flags are often written --flag=true / --flag=false (absl style).
-_ABSL_BOOLEAN_FLAGS = ("enable_batching", "enable_model_warmup")
-
-
-def normalize_absl_booleans(argv: list[str]) -> list[str]:
-    """``--enable_batching=true`` -> ``--enable_batching``; ``=false`` -> ``--noenable_batching``."""
-    out = []
-    for arg in argv:
-        name, _, value = arg.partition("=")
-        if value and name.lstrip("-") in _ABSL_BOOLEAN_FLAGS:
-            if value.lower() in ("true", "1", "yes"):
-                arg = name
-            elif value.lower() in ("false", "0", "no"):
-                arg = "--no" + name.lstrip("-")
-        out.append(arg)
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    argv = normalize_absl_booleans(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="yolo-tfserving")
     except SystemExit as exc:

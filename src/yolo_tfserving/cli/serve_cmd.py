@@ -16,55 +16,63 @@ import typer
 from ._errors import friendly_errors
 from ._output import Reporter
 
+SERVE_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+#: TF Serving's exit status when the server cannot start (main.cc returns -1)
+START_FAILED = 255
 
-def serve(
-    port: Annotated[int, typer.Option("--port", help="gRPC port")] = 8500,
-    rest_api_port: Annotated[int, typer.Option("--rest_api_port", help="REST port (0 disables REST)")] = 8501,
-    model_name: Annotated[str, typer.Option("--model_name", help="Model name (with --model_base_path)")] = "default",
-    model_base_path: Annotated[
-        str | None, typer.Option("--model_base_path", help="Directory of numbered versions")
-    ] = None,
-    model_config_file: Annotated[
-        str | None, typer.Option("--model_config_file", help="ModelServerConfig text proto (several models)")
-    ] = None,
-    file_system_poll_wait_seconds: Annotated[
-        float, typer.Option("--file_system_poll_wait_seconds", help="How often to look for new versions")
-    ] = 1.0,
-    enable_batching: Annotated[
-        bool, typer.Option("--enable_batching/--noenable_batching", help="Batch concurrent requests")
-    ] = False,
-    batching_parameters_file: Annotated[str | None, typer.Option("--batching_parameters_file")] = None,
-    monitoring_config_file: Annotated[str | None, typer.Option("--monitoring_config_file")] = None,
-    rest_api_timeout_in_ms: Annotated[int, typer.Option("--rest_api_timeout_in_ms")] = 30000,
-    enable_model_warmup: Annotated[
-        bool, typer.Option("--enable_model_warmup/--noenable_model_warmup", help="Replay warm-up records")
-    ] = True,
-    host: Annotated[str, typer.Option("--host", help="Address to bind (TF Serving binds 0.0.0.0)")] = "0.0.0.0",
-) -> None:
-    """Serve SavedModels with TF Serving's REST and gRPC contract (embedded server)."""
+
+def serve(ctx: typer.Context) -> None:
+    """Serve SavedModels with TF Serving's REST and gRPC contract (embedded server).
+
+    Takes every flag of TF Serving 2.19's tensorflow_model_server (``--help`` lists them).
+    """
+    args = list(ctx.args)
+    if "--help" in args or "-h" in args:
+        from ..serving.options import usage
+
+        print(usage(), end="")
+        return
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO chatter off; our log stays
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     with friendly_errors():
-        from ..serving.server import ModelServer, ServerOptions
+        from ..serving.options import parse_flags
 
-        options = ServerOptions(
-            port=port,
-            rest_api_port=rest_api_port,
-            rest_api_host=host,
-            grpc_host=host,
-            model_name=model_name,
-            model_base_path=model_base_path,
-            model_config_file=model_config_file,
-            file_system_poll_wait_seconds=file_system_poll_wait_seconds,
-            enable_batching=enable_batching,
-            batching_parameters_file=batching_parameters_file,
-            monitoring_config_file=monitoring_config_file,
-            rest_api_timeout_in_ms=rest_api_timeout_in_ms,
-            enable_model_warmup=enable_model_warmup,
-        )
-        ModelServer(options).serve_forever()
+        parsed = parse_flags(args)
+        for arg in parsed.unknown:  # TF Serving says so and starts anyway
+            print(f"unknown argument: {arg} (yolo-tfserving serve --help lists the flags)", file=sys.stderr)
+        if parsed.options.version:
+            print(_version_text())
+            return
+        _run_server(parsed.options)
+
+
+def _version_text() -> str:
+    from .._version import __version__
+
+    try:
+        import tensorflow as tf
+
+        library = tf.__version__
+    except ImportError:
+        library = "not installed"
+    return f"TensorFlow ModelServer: yolo-tfserving {__version__}\nTensorFlow Library: {library}"
+
+
+def _run_server(options: object) -> None:
+    from ..serving.model_config import ConfigFileError
+    from ..serving.server import ModelServer
+    from ..serving.status import ServingStatusError
+
+    try:
+        server = ModelServer(options)  # type: ignore[arg-type]
+        server.serve_forever()
+    except ServingStatusError as exc:  # Server::BuildAndStart failed: TF Serving's two lines, its exit status
+        if isinstance(exc, ConfigFileError) and exc.detail:
+            print(exc.detail, file=sys.stderr)
+        print(f"Failed to start server. Error: {exc.code.name}: {exc.message}", file=sys.stderr)
+        raise SystemExit(START_FAILED) from None
 
 
 def deploy(

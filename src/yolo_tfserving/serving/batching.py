@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .status import Code, ServingStatusError, invalid_argument
-from .textproto import parse_text_proto
 
 
 @dataclass(frozen=True)
@@ -32,13 +31,14 @@ class BatchingParameters:
 
     @classmethod
     def from_file(cls, path: Path) -> BatchingParameters:
-        data = parse_text_proto(path.read_text())
+        """``--batching_parameters_file``: a text-format BatchingParameters (unset fields keep our defaults)."""
+        from .._wire import serving_config_pb2
+        from .model_config import read_text_proto
+
+        message = read_text_proto(path, serving_config_pb2.BatchingParameters)
 
         def value(key: str, default: int) -> int:
-            raw = data.get(key)
-            if raw is None:
-                return default
-            return int(raw["value"] if isinstance(raw, dict) else raw)
+            return int(getattr(message, key).value) if message.HasField(key) else default  # type: ignore[arg-type]
 
         params = cls(
             max_batch_size=value("max_batch_size", cls.max_batch_size),
@@ -47,7 +47,9 @@ class BatchingParameters:
             max_enqueued_batches=value("max_enqueued_batches", cls.max_enqueued_batches),
         )
         if params.max_batch_size < 1 or params.num_batch_threads < 1 or params.max_enqueued_batches < 1:
-            raise ValueError("batching parameters must be positive")
+            raise invalid_argument(
+                f"{path}: max_batch_size, num_batch_threads and max_enqueued_batches must be positive"
+            )
         return params
 
 

@@ -9,7 +9,7 @@ for REST, the code itself for gRPC). Metrics are recorded here, once for both.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +17,27 @@ from typing import Any
 import numpy as np
 
 from .batching import BatchScheduler, shape_key
+from .classify_regress import (
+    Classifications,
+    Kind,
+    Regressions,
+    Task,
+    classifications,
+    examples_tensor,
+    feed_names,
+    fetch_list,
+    regressions,
+    task_for,
+    task_for_method,
+)
 from .manager import STATE_NAMES, ModelManager, VersionState
 from .metrics import Metrics
-from .servable import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, Servable, SignatureInfo
+from .servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, PREDICT_METHOD, REGRESS_METHOD, Servable, SignatureInfo
 from .status import Code, ServingStatusError, invalid_argument
+
+_PREDICT_METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+#: a request's inputs, or a function of the signature that decodes them (REST's JSON is read by the signature)
+Inputs = Mapping[str, np.ndarray] | Callable[[SignatureInfo], Mapping[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -46,11 +63,18 @@ class PredictResult:
 
 class DataPlane:
     def __init__(
-        self, manager: ModelManager, *, batcher: BatchScheduler | None = None, metrics: Metrics | None = None
+        self,
+        manager: ModelManager,
+        *,
+        batcher: BatchScheduler | None = None,
+        metrics: Metrics | None = None,
+        check_method_names: bool = False,
     ) -> None:
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics or Metrics()
+        #: --enable_signature_method_name_check (off in TF Serving by default: TF2 signatures say "predict")
+        self.check_method_names = check_method_names
 
     @contextmanager
     def _observe(self, ref: ModelRef, api: str, entrypoint: str) -> Iterator[None]:
@@ -74,31 +98,35 @@ class DataPlane:
             )
 
     # -- predict -------------------------------------------------------------------
-    def signature_for(self, ref: ModelRef, signature_name: str | None) -> SignatureInfo:
-        with self.manager.handle(ref.name, ref.version, ref.label) as servable:
-            return servable.signature(signature_name)
-
     def predict(
         self,
         ref: ModelRef,
         signature_name: str | None,
-        inputs: Mapping[str, np.ndarray],
+        inputs: Inputs,
         *,
         output_filter: list[str] | None = None,
         entrypoint: str = "REST",
+        missing_signature: Callable[[str], ServingStatusError] | None = None,
     ) -> PredictResult:
+        """Run a signature on one version, held for the whole request (one lease: the signature that decodes the
+        inputs is the one that runs them). ``inputs`` may be a function of the signature (REST reads JSON by it)."""
         with (
             self._observe(ref, "predict", entrypoint),
             self.manager.handle(ref.name, ref.version, ref.label) as servable,
         ):
+            key = signature_name or DEFAULT_SIGNATURE
+            if missing_signature is not None and key not in servable.signatures:
+                raise missing_signature(key)
             signature = servable.signature(signature_name)
-            if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD, ""):
-                raise invalid_argument(
+            if self.check_method_names and signature.method_name not in _PREDICT_METHODS:
+                raise ServingStatusError(
+                    Code.INTERNAL,
                     f"Expected prediction signature method_name to be one of "
                     f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
-                    f"Was: {signature.method_name}"
+                    f"Was: {signature.method_name}",
                 )
-            outputs = self._run(servable, signature, inputs, output_filter)
+            feeds = inputs(signature) if callable(inputs) else inputs
+            outputs = self._run(servable, signature, feeds, output_filter)
             return PredictResult(
                 name=ref.name, version=servable.version, signature_name=signature.name, outputs=outputs
             )
@@ -123,68 +151,81 @@ class DataPlane:
         self.metrics.record_runtime(model=servable.name, api="predict", latency_us=(time.perf_counter() - start) * 1e6)
         return outputs
 
-    # -- classify / regress ----------------------------------------------------------
-    def _run_examples(
-        self,
-        ref: ModelRef,
-        signature_name: str | None,
-        examples: list[bytes],
-        *,
-        api: str,
-        method: str,
-        entrypoint: str,
-    ) -> tuple[int, dict[str, np.ndarray]]:
-        """Serialized tf.Examples through a classify/regress signature: (version, outputs)."""
-        with (
-            self._observe(ref, api, entrypoint),
-            self.manager.handle(ref.name, ref.version, ref.label) as servable,
-        ):
-            signature = servable.signature(signature_name)
-            if signature.method_name != method:
-                kind = "classification" if api == "classify" else "regression"
-                raise invalid_argument(
-                    f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
-                )
-            outputs = self._run(servable, signature, {_single_input(signature): _examples(examples)}, None)
-            return servable.version, outputs
-
+    # -- classify / regress / multi-inference ---------------------------------------
     def classify(
-        self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
-    ) -> tuple[int, list[list[tuple[str, float]]]]:
+        self, ref: ModelRef, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str = "REST"
+    ) -> tuple[int, Classifications]:
         """Serialized tf.Examples in; per example a list of (label, score)."""
-        version, outputs = self._run_examples(
-            ref, signature_name, examples, api="classify", method=CLASSIFY_METHOD, entrypoint=entrypoint
-        )
-        classes = outputs.get("classes")
-        scores = outputs.get("scores")
-        if classes is None and scores is None:
-            raise invalid_argument("Expected classification signature outputs to contain classes or scores")
-        results = []
-        for i in range(len(examples)):
-            row_scores = scores[i].reshape(-1) if scores is not None else None
-            row_classes = classes[i].reshape(-1) if classes is not None else None
-            count = len(row_scores) if row_scores is not None else len(row_classes)  # type: ignore[arg-type]
-            results.append(
-                [
-                    (
-                        row_classes[j].decode() if row_classes is not None else "",
-                        float(row_scores[j]) if row_scores is not None else 0.0,
-                    )
-                    for j in range(count)
-                ]
-            )
-        return version, results
+        version, result = self._infer(ref, "classify", signature_name, examples, entrypoint=entrypoint)
+        return version, result  # type: ignore[return-value]
 
     def regress(
-        self, ref: ModelRef, signature_name: str | None, examples: list[bytes], *, entrypoint: str = "REST"
-    ) -> tuple[int, list[float]]:
-        version, outputs = self._run_examples(
-            ref, signature_name, examples, api="regress", method=REGRESS_METHOD, entrypoint=entrypoint
+        self, ref: ModelRef, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str = "REST"
+    ) -> tuple[int, Regressions]:
+        """Serialized tf.Examples in; one value per example."""
+        version, result = self._infer(ref, "regress", signature_name, examples, entrypoint=entrypoint)
+        return version, result  # type: ignore[return-value]
+
+    def multi_inference(
+        self, ref: ModelRef, tasks: Sequence[tuple[str, str, str | None]], examples: Sequence[bytes]
+    ) -> tuple[int, list[tuple[str, Classifications | Regressions]]]:
+        """MultiInference: ``tasks`` are (model name, method name, signature name); the version is the one
+        ``ref`` (the first task's spec) names. Returns (version, [(kind, result) per task])."""
+        seen: set[str] = set()
+        for name, _, signature_name in tasks:
+            if not name:
+                raise invalid_argument("Found ModelSpec with an empty model name.")
+            if name != ref.name:
+                raise invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            key = signature_name or DEFAULT_SIGNATURE
+            if key in seen:
+                raise invalid_argument(f"Duplicate evaluation of signature: {key}")
+            seen.add(key)
+        with self.manager.handle(ref.name, ref.version, ref.label) as servable:
+            plan = []
+            for _, method, signature_name in tasks:
+                key = signature_name or DEFAULT_SIGNATURE
+                signature = servable.signatures.get(key)
+                if signature is None:
+                    raise invalid_argument(f"Requested signature not found in model graph: {key}")
+                plan.append(task_for_method(method, signature, check_method=self.check_method_names))
+            return servable.version, self._run_tasks(servable, plan, examples)
+
+    def _infer(
+        self, ref: ModelRef, kind: Kind, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str
+    ) -> tuple[int, Classifications | Regressions]:
+        with (
+            self._observe(ref, kind, entrypoint),
+            self.manager.handle(ref.name, ref.version, ref.label) as servable,
+        ):
+            key = signature_name or DEFAULT_SIGNATURE
+            signature = servable.signatures.get(key)
+            if signature is None:
+                raise invalid_argument(f"No signature was found with the name: {key}")
+            task = task_for(kind, signature, check_method=self.check_method_names)
+            ((_, result),) = self._run_tasks(servable, [task], examples)
+            return servable.version, result
+
+    def _run_tasks(
+        self, servable: Servable, tasks: list[Task], examples: Sequence[bytes]
+    ) -> list[tuple[str, Classifications | Regressions]]:
+        """One session run feeding the examples to every task's input, fetching every task's outputs."""
+        batch = examples_tensor(examples)
+        start = time.perf_counter()
+        fetches = fetch_list(tasks)
+        feeds = dict.fromkeys(feed_names(tasks), batch)
+        values = servable.run_tensors(feeds, fetches)
+        self.metrics.record_runtime(
+            model=servable.name, api=tasks[0].kind, latency_us=(time.perf_counter() - start) * 1e6
         )
-        values = outputs.get("outputs")
-        if values is None:
-            raise invalid_argument("Expected regression signature outputs to contain 'outputs'")
-        return version, [float(v) for v in values.reshape(len(examples), -1)[:, 0]]
+        fetched = dict(zip(fetches, values, strict=True))
+        out: list[tuple[str, Classifications | Regressions]] = []
+        for task in tasks:
+            if task.kind == "classify":
+                out.append((task.kind, classifications(task, fetched, len(batch))))
+            else:
+                out.append((task.kind, regressions(task, fetched, len(batch))))
+        return out
 
     # -- metadata / status -----------------------------------------------------------
     def metadata(self, ref: ModelRef, *, entrypoint: str = "REST") -> tuple[int, Any]:
@@ -208,15 +249,3 @@ def status_json(states: list[VersionState]) -> dict[str, Any]:
             for s in states
         ]
     }
-
-
-def _single_input(signature: SignatureInfo) -> str:
-    if len(signature.inputs) != 1:
-        raise invalid_argument("Expected one input Tensor.")
-    return next(iter(signature.inputs))
-
-
-def _examples(examples: list[bytes]) -> np.ndarray:
-    if not examples:
-        raise invalid_argument("Input is empty.")
-    return np.asarray(examples, dtype=object)

@@ -2,9 +2,10 @@
 
 Services and methods (``tensorflow_serving/apis/prediction_service.proto``, ``model_service.proto``):
 
-- ``tensorflow.serving.PredictionService``: ``Predict``, ``GetModelMetadata``, ``Classify``, ``Regress``;
-  ``MultiInference`` answers UNIMPLEMENTED
-- ``tensorflow.serving.ModelService``: ``GetModelStatus``; ``HandleReloadConfigRequest`` answers UNIMPLEMENTED
+- ``tensorflow.serving.PredictionService``: ``Predict``, ``GetModelMetadata``, ``Classify``, ``Regress``,
+  ``MultiInference``
+- ``tensorflow.serving.ModelService``: ``GetModelStatus``, ``HandleReloadConfigRequest``
+- beside them (:mod:`.grpc_services`): ``tensorflow.ProfilerService`` and ``grpc.health.v1.Health``
 
 Messages are our TensorFlow-free classes (:mod:`yolo_tfserving._wire`): same full names, field
 numbers and types, so the bytes are TF Serving's. Requests are parsed into a :class:`~.core.ModelRef` and
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
@@ -27,10 +29,11 @@ import numpy as np
 from .._wire.enums import DataType
 from .._wire.messages import messages
 from .._wire.services import MODEL_SERVICE, PREDICTION_SERVICE
-from .._wire.tensors import numpy_to_datatype, tensor_proto_to_ndarray
+from .._wire.tensors import ndarray_to_tensor_proto, numpy_to_datatype, tensor_proto_to_ndarray
 from .core import DataPlane, ModelRef
-from .servable import DEFAULT_SIGNATURE, SignatureInfo
-from .status import Code, ServingStatusError, invalid_argument, unimplemented
+from .model_config import ModelConfig
+from .servable import DEFAULT_SIGNATURE
+from .status import Code, ServingStatusError, invalid_argument
 
 log = logging.getLogger("yolo_tfserving.serving.grpc")
 
@@ -89,28 +92,75 @@ def _abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
 
-class GrpcFrontEnd:
-    """A ``grpc.server`` on a thread pool serving TF Serving's two services over one :class:`DataPlane`.
+@dataclass(frozen=True)
+class GrpcSettings:
+    """How the gRPC server listens and answers (TF Serving's gRPC flags)."""
 
-    The port is bound at construction (``port=0`` picks a free one; the bound port is ``self.port``);
-    :meth:`start` starts serving.
+    host: str = "0.0.0.0"
+    port: int | None = 8500  # None: no TCP listener (--port=0); 0 here: any free port (tests)
+    socket_path: str = ""  # --grpc_socket_path: the same services on a UNIX socket
+    channel_arguments: tuple[tuple[str, int | str], ...] = ()  # --grpc_channel_arguments
+    max_workers: int = 16  # --grpc_max_threads
+    tensor_content: bool = False  # --enable_serialization_as_tensor_content
+    credentials: Any = None  # grpc.ServerCredentials from --ssl_config_file; None: insecure
+
+
+class GrpcFrontEnd:
+    """A ``grpc.server`` on a thread pool serving TF Serving's services over one :class:`DataPlane`.
+
+    Listeners are bound at construction (``port=0`` picks a free port, ``port=None`` binds no TCP port); the
+    bound TCP port is ``self.port``. :meth:`start` starts serving.
     """
 
-    def __init__(self, plane: DataPlane, *, host: str = "0.0.0.0", port: int = 8500, max_workers: int = 16) -> None:
+    def __init__(
+        self,
+        plane: DataPlane,
+        settings: GrpcSettings | None = None,
+        *,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        reload_config: Callable[[list[ModelConfig]], None] | None = None,
+    ) -> None:
+        settings = settings or GrpcSettings()
         self.plane = plane
+        self._reload_config = reload_config
+        self.settings = settings
         self._msgs = messages()
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-work")
-        self._server = grpc.server(self._executor, options=_CHANNEL_OPTIONS)
-        self._server.add_generic_rpc_handlers(self._handlers())
-        address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+        self._executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="grpc-work")
+        options = [*_CHANNEL_OPTIONS, *settings.channel_arguments]
+        self._server = grpc.server(self._executor, options=options)
+        self._server.add_generic_rpc_handlers((*self._handlers(), *extra_handlers))
+        self.port: int | None = None
+        if settings.port is not None:
+            host = settings.host
+            address = (
+                f"[{host}]:{settings.port}" if ":" in host and not host.startswith("[") else f"{host}:{settings.port}"
+            )
+            self.port = self._bind(address)
+        if settings.socket_path:
+            self._bind(f"unix:{settings.socket_path}")
+        self._started = False
+
+    def _bind(self, address: str) -> int:
+        credentials = self.settings.credentials
         try:
-            bound = self._server.add_insecure_port(address)
+            if credentials is not None:
+                bound = self._server.add_secure_port(address, credentials)
+            else:
+                bound = self._server.add_insecure_port(address)
         except RuntimeError as exc:  # newer grpcio raises instead of returning 0
             raise OSError(f"gRPC server could not bind {address}: {exc}") from exc
         if not bound:
             raise OSError(f"gRPC server could not bind {address}")
-        self.port: int = bound
-        self._started = False
+        return int(bound)
+
+    def _encode(self, value: np.ndarray) -> Any:
+        """An output as TF Serving writes it: every value in its typed field (Tensor::AsProtoField), or raw
+        bytes in ``tensor_content`` with --enable_serialization_as_tensor_content."""
+        if self.settings.tensor_content:
+            proto = self._msgs.TensorProto()
+            _encode_tensor(proto, value)
+            return proto
+        return ndarray_to_tensor_proto(value, encoding="typed_fields")
 
     def start(self) -> None:
         self._server.start()
@@ -124,6 +174,8 @@ class GrpcFrontEnd:
 
     # -- wiring ----------------------------------------------------------------------
     def _handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        from .._wire import serving_apis_pb2 as wire
+
         m = self._msgs
 
         def unary(fn: Callable[[Any, grpc.ServicerContext], Any], request_cls: Any) -> grpc.RpcMethodHandler:
@@ -138,11 +190,11 @@ class GrpcFrontEnd:
             "GetModelMetadata": unary(self.GetModelMetadata, m.GetModelMetadataRequest),
             "Classify": unary(self.Classify, m.ClassificationRequest),
             "Regress": unary(self.Regress, m.RegressionRequest),
-            "MultiInference": unary(self.MultiInference, None),  # bytes in: never parsed
+            "MultiInference": unary(self.MultiInference, wire.MultiInferenceRequest),
         }
         model = {
             "GetModelStatus": unary(self.GetModelStatus, m.GetModelStatusRequest),
-            "HandleReloadConfigRequest": unary(self.HandleReloadConfigRequest, None),
+            "HandleReloadConfigRequest": unary(self.HandleReloadConfigRequest, wire.ReloadConfigRequest),
         }
         return (
             grpc.method_handlers_generic_handler(PREDICTION_SERVICE, prediction),
@@ -154,15 +206,14 @@ class GrpcFrontEnd:
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # TF Serving's method names
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
-        signature = self.plane.signature_for(ref, signature_name)
-        inputs = _decode_inputs(request.inputs, signature)
+        inputs = _decode_inputs(request.inputs)
         result = self.plane.predict(
             ref, signature_name, inputs, output_filter=list(request.output_filter) or None, entrypoint=ENTRYPOINT
         )
         response = self._msgs.PredictResponse()
         _fill_model_spec(response.model_spec, ref.name, result.version, result.signature_name)
         for alias, value in result.outputs.items():
-            _encode_tensor(response.outputs[alias], value)
+            response.outputs[alias].CopyFrom(self._encode(value))
         return response
 
     @_rpc("GetModelMetadata")
@@ -213,8 +264,31 @@ class GrpcFrontEnd:
         return response
 
     @_rpc("MultiInference")
-    def MultiInference(self, request: bytes, context: grpc.ServicerContext) -> Any:
-        raise unimplemented("MultiInference is not supported by this server")
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from .._wire import serving_apis_pb2 as wire
+
+        tasks = list(request.tasks)
+        first = tasks[0].model_spec if tasks else wire.ModelSpec()
+        if not first.name:
+            raise invalid_argument("ModelSpec has no name specified.")
+        ref = ModelRef(name=first.name, version=_spec_version(first), label=first.version_label or None)
+        plan = [(t.model_spec.name, t.method_name, t.model_spec.signature_name or None) for t in tasks]
+        version, results = self.plane.multi_inference(ref, plan, _serialized_examples(request.input))
+        response = wire.MultiInferenceResponse()
+        for task, (kind, result) in zip(tasks, results, strict=True):
+            entry = response.results.add()
+            _fill_model_spec(
+                entry.model_spec, task.model_spec.name, version, task.model_spec.signature_name or DEFAULT_SIGNATURE
+            )
+            if kind == "classify":
+                for row in result:
+                    classifications = entry.classification_result.classifications.add()
+                    for label, score in row:  # type: ignore[misc,union-attr]
+                        classifications.classes.add(label=label, score=score)
+            else:
+                for value in result:
+                    entry.regression_result.regressions.add(value=value)  # type: ignore[arg-type]
+        return response
 
     # -- ModelService ---------------------------------------------------------------------
     @_rpc("GetModelStatus")
@@ -234,10 +308,33 @@ class GrpcFrontEnd:
         return response
 
     @_rpc("HandleReloadConfigRequest")
-    def HandleReloadConfigRequest(self, request: bytes, context: grpc.ServicerContext) -> Any:
-        raise unimplemented(
-            "HandleReloadConfigRequest is not supported by this server; change the model config file instead"
-        )
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from .._wire import serving_apis_pb2 as wire
+        from .model_config import model_configs
+
+        if request.config.WhichOneof("config") != "model_config_list" or self._reload_config is None:
+            raise invalid_argument(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is "
+                "currently supported"
+            )
+        for index, config in enumerate(request.config.model_config_list.config):
+            log.info(
+                "\nConfig entry\n\tindex : %d\n\tpath : %s\n\tname : %s\n\tplatform : %s",
+                index,
+                config.base_path,
+                config.name,
+                config.model_platform,
+            )
+        try:
+            self._reload_config(model_configs(request.config))
+        except ServingStatusError as exc:
+            log.error("ReloadConfig failed: %s", exc.message)
+            raise
+        response = wire.ReloadConfigResponse()
+        response.status.SetInParent()  # error_code OK, as TF Serving always sets it
+        for name in request.metric_names:
+            response.metric.add(name=name, int64_value_increase=0)
+        return response
 
 
 # -- request parsing ------------------------------------------------------------------------
@@ -257,32 +354,15 @@ def _model_ref(request: Any) -> ModelRef:
     return ModelRef(name=spec.name, version=_spec_version(spec), label=spec.version_label or None)
 
 
-def _dtype_name(dtype: int) -> str:
-    """TensorFlow's DataTypeString: ``DT_FLOAT`` -> ``float``."""
-    try:
-        return DataType(dtype).name[3:].lower()
-    except ValueError:
-        return f"unknown dtype {dtype}"
-
-
-def _decode_inputs(protos: Any, signature: SignatureInfo) -> dict[str, np.ndarray]:
-    """Request TensorProtos -> numpy. A proto that does not parse is INVALID_ARGUMENT; when the request names
-    exactly the signature's inputs, each dtype must be the signature's (gRPC clients send typed tensors, and
-    TF Serving never casts them). Wrong or missing aliases are left to the core, which words them as TF Serving.
-    """
-    check_dtypes = set(protos.keys()) == set(signature.inputs)
+def _decode_inputs(protos: Any) -> dict[str, np.ndarray]:
+    """Request TensorProtos -> numpy (a proto that does not parse is INVALID_ARGUMENT, as Tensor::FromProto
+    failing is in TF Serving). Aliases and dtypes are the core's to check, against the signature it runs."""
     inputs: dict[str, np.ndarray] = {}
     for alias, proto in protos.items():
         try:
             inputs[alias] = tensor_proto_to_ndarray(proto)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             raise invalid_argument(f"tensor parsing error: {alias}: {exc}") from None
-        if check_dtypes:
-            want = signature.inputs[alias].dtype_enum
-            if int(proto.dtype) != want:
-                raise invalid_argument(
-                    f"Expects arg[{alias}] to be {_dtype_name(want)} but {_dtype_name(proto.dtype)} is provided"
-                )
     return inputs
 
 

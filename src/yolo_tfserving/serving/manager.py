@@ -15,14 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .._errors import InputError
+from .model_config import ModelConfig
 from .servable import Servable
-from .status import Code, ServingStatusError, invalid_argument, not_found
-from .textproto import parse_text_proto
+from .status import Code, ServingStatusError, failed_precondition, invalid_argument, not_found
 
 log = logging.getLogger("yolo_tfserving.serving")
 
@@ -38,86 +36,6 @@ STATE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class VersionPolicy:
-    kind: str = "latest"  # latest | all | specific
-    num_versions: int = 1
-    versions: tuple[int, ...] = ()
-
-    def select(self, available: list[int]) -> list[int]:
-        available = sorted(available)
-        if self.kind == "all":
-            return available
-        if self.kind == "specific":
-            return [v for v in available if v in self.versions]
-        return available[-max(self.num_versions, 1) :]  # TF Serving serves at least one
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    base_path: Path
-    policy: VersionPolicy = VersionPolicy()
-    labels: dict[str, int] = field(default_factory=dict)
-    platform: str = "tensorflow"
-
-
-def parse_model_config(text: str, *, relative_to: Path | None = None) -> list[ModelConfig]:
-    """Read a ModelServerConfig text proto (``model_config_list { config { ... } }``)."""
-    data = parse_text_proto(text)
-    if "custom_model_config" in data:
-        raise InputError("custom_model_config is not supported; use model_config_list")
-    lst = data.get("model_config_list", {})
-    configs = lst.get("config", []) if isinstance(lst, dict) else []
-    if isinstance(configs, dict):
-        configs = [configs]
-    out = []
-    for cfg in configs:
-        name = cfg.get("name")
-        base = cfg.get("base_path")
-        if not name or not base:
-            raise InputError("every model config needs a name and a base_path")
-        platform = cfg.get("model_platform", "tensorflow")
-        if platform != "tensorflow":
-            raise InputError(f"model {name}: model_platform {platform!r} is not supported (only 'tensorflow')")
-        base_path = Path(base)
-        if not base_path.is_absolute() and relative_to is not None:
-            base_path = relative_to / base_path
-        out.append(
-            ModelConfig(
-                name=name,
-                base_path=base_path,
-                policy=_policy(cfg.get("model_version_policy")),
-                labels=_labels(cfg.get("version_labels")),
-            )
-        )
-    names = [c.name for c in out]
-    if len(set(names)) != len(names):
-        raise InputError("model names in the config must be unique")
-    return out
-
-
-def _policy(raw: Any) -> VersionPolicy:
-    if not raw:
-        return VersionPolicy()
-    if "all" in raw:
-        return VersionPolicy(kind="all")
-    if "specific" in raw:
-        versions = raw["specific"].get("versions", [])
-        versions = versions if isinstance(versions, list) else [versions]
-        return VersionPolicy(kind="specific", versions=tuple(int(v) for v in versions))
-    if "latest" in raw:
-        return VersionPolicy(kind="latest", num_versions=int((raw["latest"] or {}).get("num_versions", 1)))
-    raise InputError(f"unknown model_version_policy: {raw}")
-
-
-def _labels(raw: Any) -> dict[str, int]:
-    if not raw:
-        return {}
-    entries = raw if isinstance(raw, list) else [raw]
-    return {str(e["key"]): int(e["value"]) for e in entries}
-
-
 @dataclass
 class VersionState:
     version: int
@@ -126,6 +44,8 @@ class VersionState:
     error_message: str = ""
     servable: Servable | None = None
     in_flight: int = 0
+    attempts: int = 0  # failed load attempts so far
+    retry_at: float | None = None  # monotonic time of the next load attempt, while retries remain
 
 
 Loader = Callable[[str, int, Path], Servable]
@@ -142,21 +62,31 @@ class ModelManager:
         loader: Loader = Servable,
         warmup: WarmUp | None = None,
         poll_wait_s: float = 1.0,
+        max_load_retries: int = 0,
+        load_retry_interval_s: float = 60.0,
+        allow_unavailable_labels: bool = False,
     ) -> None:
-        self._configs = {c.name: c for c in configs}
+        self._initial = list(configs)
+        self._configs: dict[str, ModelConfig] = {}
+        self._labels: dict[str, dict[str, int]] = {}
         self._loader = loader
         self._warmup = warmup
         self._poll_wait_s = poll_wait_s
+        self._max_load_retries = max(0, max_load_retries)
+        self._load_retry_interval_s = max(0.0, load_retry_interval_s)
+        self._allow_unavailable_labels = allow_unavailable_labels
         self._lock = threading.Condition()
-        self._versions: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
+        self._versions: dict[str, dict[int, VersionState]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._poll_lock = threading.Lock()  # one poll at a time (poller thread, config reloads)
+        self._poll_lock = threading.RLock()  # one poll at a time (poller thread, config reloads)
+        self._reload_lock = threading.Lock()
         self._listing_failed: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
-        self.poll_once()
+        """Apply the initial config (labels checked, models loaded), then poll in the background."""
+        self.reload(self._initial)
         if self._poll_wait_s > 0:
             self._thread = threading.Thread(target=self._poll_loop, name="model-poller", daemon=True)
             self._thread.start()
@@ -165,6 +95,56 @@ class ModelManager:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def reload(self, configs: list[ModelConfig]) -> None:
+        """ServerCore::ReloadConfig: check the version labels against what serves now, switch to the new model
+        list (removed models unload, new ones load before this returns), keep the models both lists name."""
+        with self._reload_lock:
+            names = [c.name for c in configs]
+            if len(set(names)) != len(names):
+                raise invalid_argument("model names in the config must be unique")
+            with self._lock:
+                labels = self._checked_labels(configs)
+                old = self._configs
+                self._configs = {c.name: c for c in configs}
+                self._labels = labels
+                for name in self._configs:
+                    self._versions.setdefault(name, {})
+                removed = [name for name in old if name not in self._configs]
+            for name in removed:
+                threading.Thread(target=self._unload_model, args=(name,), name=f"unload-{name}", daemon=True).start()
+            with self._poll_lock:
+                for config in configs:
+                    if config.name not in old or config != old[config.name]:
+                        self._poll_model(config)
+
+    def _checked_labels(self, configs: list[ModelConfig]) -> dict[str, dict[str, int]]:
+        """UpdateModelVersionLabelMap: every label must point at an AVAILABLE version, except (with
+        --allow_version_labels_for_unavailable_models) a new label or one that keeps its version."""
+        out: dict[str, dict[str, int]] = {}
+        for config in configs:
+            states = self._versions.get(config.name, {})
+            for label, version in config.labels.items():
+                existing = self._labels.get(config.name, {}).get(label)
+                allow_any = self._allow_unavailable_labels and (existing is None or existing == version)
+                state = states.get(version)
+                if not allow_any and (state is None or state.state != AVAILABLE):
+                    raise failed_precondition(
+                        f"Request to assign label to version {version} of model {config.name}, "
+                        "which is not currently available for inference"
+                    )
+                out.setdefault(config.name, {})[label] = version
+        return out
+
+    def _unload_model(self, name: str) -> None:
+        with self._lock:
+            versions = [v for v, s in self._versions.get(name, {}).items() if s.state == AVAILABLE]
+        for version in versions:
+            self._unload(name, version)
+        with self._lock:
+            if name not in self._configs:
+                self._versions.pop(name, None)
+                self._lock.notify_all()
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(self._poll_wait_s):
@@ -202,8 +182,9 @@ class ModelManager:
         for version in sorted(wanted):
             with self._lock:
                 known = self._versions.get(config.name, {}).get(version)
-            if known is None:
-                self._load(config, version, config.base_path / on_disk[version])
+            due = known is not None and known.retry_at is not None and time.monotonic() >= known.retry_at
+            if known is None or due:
+                self._load(config, version, config.base_path / on_disk[version], previous=known)
         with self._lock:
             current = dict(self._versions.get(config.name, {}))
         replacement_ready = any(current[v].state == AVAILABLE for v in wanted if v in current)
@@ -218,9 +199,11 @@ class ModelManager:
                     with self._lock:
                         self._versions[config.name].pop(version, None)
 
-    def _load(self, config: ModelConfig, version: int, path: Path) -> None:
-        state = VersionState(version=version, state=LOADING)
+    def _load(self, config: ModelConfig, version: int, path: Path, previous: VersionState | None = None) -> None:
+        state = VersionState(version=version, state=LOADING, attempts=previous.attempts if previous else 0)
         with self._lock:
+            if config.name not in self._versions:
+                return  # the model left the config meanwhile
             self._versions[config.name][version] = state
         log.info("loading %s version %d from %s", config.name, version, path)
         try:
@@ -232,7 +215,19 @@ class ModelManager:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             log.error("failed to load %s version %d: %s", config.name, version, message)
             with self._lock:
-                state.state = END
+                state.attempts += 1
+                if state.attempts <= self._max_load_retries:  # --max_num_load_retries, then give up
+                    state.retry_at = time.monotonic() + self._load_retry_interval_s
+                    log.info(
+                        "will retry %s version %d (%d of %d)",
+                        config.name,
+                        version,
+                        state.attempts,
+                        self._max_load_retries,
+                    )
+                else:
+                    state.state = END
+                    state.retry_at = None
                 state.error_code = (
                     getattr(exc, "code", Code.UNKNOWN) if isinstance(exc, ServingStatusError) else Code.UNKNOWN
                 )
@@ -265,16 +260,15 @@ class ModelManager:
 
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> int:
         """The version number a request means (TF Serving's errors when there is none)."""
-        config = self._configs.get(name)
-        if config is None:
-            raise not_found(f"Servable not found for request: {_describe(name, version, label)}")
         with self._lock:
-            versions = self._versions[name]
-            if label:
-                target = config.labels.get(label)
+            if label:  # the label map is consulted first: an unknown model's label is an unknown label
+                target = self._labels.get(name, {}).get(label)
                 if target is None:
                     raise invalid_argument(f"Unrecognized servable version label: {label}")
                 version = target
+            if name not in self._configs:
+                raise not_found(f"Servable not found for request: {_describe(name, version, None)}")
+            versions = self._versions.get(name, {})
             if version is None:
                 ready = [v for v, s in versions.items() if s.state == AVAILABLE]
                 if not ready:
@@ -302,15 +296,11 @@ class ModelManager:
                 self._lock.notify_all()
 
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionState]:
-        config = self._configs.get(name)
-        if config is None:
-            raise not_found(f"Could not find any versions of model {name}")
-        if label:
-            version = self.resolve(name, None, label) if label in config.labels else None
-            if version is None:
-                raise invalid_argument(f"Unrecognized servable version label: {label}")
+        """GetModelStatus: one version's state, or every version known (descending); a label is ignored, as
+        get_model_status_impl.cc ignores it."""
+        del label
         with self._lock:
-            versions = self._versions[name]
+            versions = self._versions.get(name, {})
             if version is not None:
                 if version not in versions:
                     raise not_found(f"Could not find version {version} of model {name}")

@@ -12,8 +12,6 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from .textproto import parse_text_proto
-
 # TF Serving's request latency buckets: exponential, 10 us * 1.8^i (33 buckets).
 BUCKETS_US = [10.0 * 1.8**i for i in range(33)]
 
@@ -78,11 +76,13 @@ class Metrics:
 
 
 def prometheus_path(monitoring_config: Path | None) -> str | None:
-    """The metrics URL path if the monitoring config enables Prometheus, else None."""
+    """The metrics URL path if the monitoring config (text-format MonitoringConfig) enables Prometheus."""
     if monitoring_config is None:
         return None
-    data = parse_text_proto(monitoring_config.read_text())
-    prom = data.get("prometheus_config", {})
-    if not isinstance(prom, dict) or not prom.get("enable", False):
+    from .._wire import serving_config_pb2
+    from .model_config import read_text_proto
+
+    config = read_text_proto(monitoring_config, serving_config_pb2.MonitoringConfig)
+    if not config.prometheus_config.enable:
         return None
-    return str(prom.get("path") or "/monitoring/prometheus/metrics")
+    return config.prometheus_config.path or "/monitoring/prometheus/metrics"

@@ -17,13 +17,17 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
+
 from . import json_codec
 from .core import DataPlane, ModelRef, status_json
+from .servable import SignatureInfo
 from .status import Code, ServingStatusError, http_status, invalid_argument
 
 log = logging.getLogger("yolo_tfserving.serving.rest")
@@ -46,11 +50,12 @@ class RestFrontEnd:
         port: int = 8501,
         timeout_ms: int = 30000,
         metrics_path: str | None = None,
+        num_threads: int = 64,
     ) -> None:
         self.plane = plane
         self.timeout_s = timeout_ms / 1000.0 if timeout_ms > 0 else None
         self.metrics_path = metrics_path
-        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="rest-work")
+        self._executor = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="rest-work")
         handler = type("Handler", (_Handler,), {"front": self})
         self.httpd = _Server((host, port), handler)
         self.httpd.daemon_threads = False
@@ -83,8 +88,9 @@ class RestFrontEnd:
                 if not name:
                     raise invalid_argument("Missing model name in request.")
                 ref = ModelRef(name=name, version=_version(version), label=label)
-                payload = self._metadata(ref) if meta else status_json(self.plane.status(ref))
-                return 200, "application/json", json.dumps(payload, indent=1).encode()
+                if meta:
+                    return 200, "application/json", self._metadata(ref)
+                return 200, "application/json", json.dumps(status_json(self.plane.status(ref)), indent=1).encode()
             if path.lower().startswith("/v1/"):
                 raise invalid_argument(f"Malformed request: {method} {path}")
             return 404, "application/json", _error_body(f"Not found: {method} {path}")
@@ -104,18 +110,16 @@ class RestFrontEnd:
     def _post(self, ref: ModelRef, verb: str, body: bytes) -> bytes:
         if verb == "predict":
             signature_name = _peek_signature_name(body)
-            try:
-                signature = self.plane.signature_for(ref, signature_name)
-            except ServingStatusError as exc:
-                if exc.code != Code.FAILED_PRECONDITION:
-                    raise
-                # TF Serving's REST handler looks the signature up itself, with its own message
-                raise invalid_argument(
-                    f'Serving signature name: "{signature_name or "serving_default"}" not found in signature def'
-                ) from None
-            request = json_codec.parse_predict_request(body, signature.input_specs())
-            result = self.plane.predict(ref, signature_name, request.inputs)
-            return json_codec.format_predict_response(result.outputs, row_format=request.row_format)
+            row_format = True
+
+            def decode(signature: SignatureInfo) -> Mapping[str, np.ndarray]:
+                nonlocal row_format
+                request = json_codec.parse_predict_request(body, signature.input_specs())
+                row_format = request.row_format
+                return request.inputs
+
+            result = self.plane.predict(ref, signature_name, decode, missing_signature=_rest_missing_signature)
+            return json_codec.format_predict_response(result.outputs, row_format=row_format)
         parsed = json_codec.parse_classify_regress_request(body)
         examples = _serialize_examples(parsed.examples, parsed.context)
         if verb == "classify":
@@ -124,14 +128,28 @@ class RestFrontEnd:
         _, values = self.plane.regress(ref, parsed.signature_name, examples)
         return json_codec.format_regress_response(values)
 
-    def _metadata(self, ref: ModelRef) -> dict[str, Any]:
-        from google.protobuf import json_format
+    def _metadata(self, ref: ModelRef) -> bytes:
+        """GET .../metadata as TF Serving assembles it: model_spec and the SignatureDefMap printed by protobuf's
+        JSON printer with every field (``"dim": []``, ``"name": ""``, ``"defaults": {}`` ...)."""
+        from .._wire import serving_apis_pb2
+        from .._wire.formats import message_to_json
 
         version, sig_map = self.plane.metadata(ref)
-        return {
-            "model_spec": {"name": ref.name, "signature_name": "", "version": str(version)},
-            "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True)},
-        }
+        spec = serving_apis_pb2.ModelSpec(name=ref.name)
+        spec.version.value = version
+
+        def printed(message: Any) -> str:
+            return message_to_json(
+                message, preserving_proto_field_name=True, including_default_value_fields=True, indent=1
+            )
+
+        text = f'{{\n"model_spec":{printed(spec)},\n"metadata": {{"signature_def": {printed(sig_map)}}}\n}}\n'
+        return text.encode("utf-8")
+
+
+def _rest_missing_signature(name: str) -> ServingStatusError:
+    """The REST handler's own words for an unknown signature (it looks the signature up itself)."""
+    return invalid_argument(f'Serving signature name: "{name}" not found in signature def')
 
 
 def _version(text: str | None) -> int | None:

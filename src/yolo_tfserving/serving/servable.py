@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class SignatureInfo:
     method_name: str
     inputs: dict[str, TensorSpecInfo]
     outputs: dict[str, TensorSpecInfo]
+    #: SignatureDef.defaults: values for inputs a request may leave out
+    defaults: dict[str, np.ndarray] = field(default_factory=dict)
 
     def input_specs(self) -> dict[str, InputSpec]:
         return {a: InputSpec(name=a, dtype=s.numpy_dtype, shape=s.shape) for a, s in self.inputs.items()}
@@ -62,7 +64,7 @@ class LoadOptions:
     tags: tuple[str, ...] = ("serve",)
     intra_op_threads: int = 0  # 0: TensorFlow picks (--tensorflow_intra_op_parallelism)
     inter_op_threads: int = 0  # --tensorflow_inter_op_parallelism
-    session_parallelism: int = 0  # --tensorflow_session_parallelism (both, when the two above are 0)
+    session_config_file: str = ""  # --tensorflow_session_config_file: a text-format ConfigProto (flags win)
 
 
 class Servable:
@@ -81,6 +83,7 @@ class Servable:
         self.path = path
         options = options or LoadOptions()
         tf = require("tensorflow")
+        load_op_libraries()
         _require_saved_model(path)
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=self._graph, config=_session_config(tf, options))
@@ -95,7 +98,7 @@ class Servable:
             ) from exc
         self._meta_graph_bytes = meta_graph.SerializeToString()
         self.signatures = _signatures(meta_graph)
-        self._callables: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -115,29 +118,33 @@ class Servable:
         self, signature: SignatureInfo, inputs: Mapping[str, np.ndarray], output_filter: list[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Check ``inputs`` against the signature's aliases and dtypes (as TF Serving does) and run it."""
-        tf = require("tensorflow")
-        _check_aliases(signature, inputs)
+        values = _resolve_inputs(signature, inputs)
         outputs = _output_aliases(signature, output_filter)
-        aliases = tuple(sorted(signature.inputs))
-        feeds = [_feed_value(alias, inputs[alias], signature.inputs[alias]) for alias in aliases]
-        runner = self._callable(signature, aliases, outputs)
+        aliases = sorted(signature.inputs)
+        feeds = {signature.inputs[a].tensor_name: _feed_value(a, values[a], signature.inputs[a]) for a in aliases}
+        fetched = self.run_tensors(feeds, [signature.outputs[a].tensor_name for a in outputs])
+        return dict(zip(outputs, fetched, strict=True))
+
+    def run_tensors(self, feeds: Mapping[str, np.ndarray], fetches: list[str]) -> list[np.ndarray]:
+        """One session run: graph tensors by name in, the fetched tensors' values out (TensorFlow's errors
+        as statuses)."""
+        tf = require("tensorflow")
+        names = tuple(feeds)
+        runner = self._callable(names, tuple(fetches))
         try:
-            values = runner(*feeds)
+            values: list[np.ndarray] = runner(*(feeds[n] for n in names))
         except tf.errors.InvalidArgumentError as exc:
             raise invalid_argument(clean_tf_message(exc.message)) from exc
         except tf.errors.OpError as exc:
             raise ServingStatusError(_op_error_code(exc), clean_tf_message(exc.message)) from exc
-        return dict(zip(outputs, values, strict=True))
+        return values
 
-    def _callable(self, signature: SignatureInfo, aliases: tuple[str, ...], outputs: tuple[str, ...]) -> Any:
-        key = (signature.name, outputs)
+    def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...]) -> Any:
+        key = (feeds, fetches)
         runner = self._callables.get(key)
         if runner is None:
             config_pb2 = require("tensorflow.core.protobuf.config_pb2")
-            options = config_pb2.CallableOptions(
-                feed=[signature.inputs[a].tensor_name for a in aliases],
-                fetch=[signature.outputs[a].tensor_name for a in outputs],
-            )
+            options = config_pb2.CallableOptions(feed=list(feeds), fetch=list(fetches))
             with self._lock:
                 runner = self._callables.get(key)
                 if runner is None:
@@ -157,32 +164,80 @@ class Servable:
         return out
 
 
+# Python packages whose import registers TensorFlow ops that TF Serving's binary links in.
+OP_LIBRARIES = ("tensorflow_text",)
+_op_libraries_loaded = False
+
+
+def load_op_libraries() -> None:
+    """Register the custom ops of every installed op library (once), so models that use them load."""
+    global _op_libraries_loaded
+    if _op_libraries_loaded:
+        return
+    import importlib
+
+    for module in OP_LIBRARIES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+    _op_libraries_loaded = True
+
+
 def _require_saved_model(path: Path) -> None:
     if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
         raise failed_precondition(f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}")
 
 
 def _session_config(tf: Any, options: LoadOptions) -> Any:
-    intra = options.intra_op_threads or options.session_parallelism
-    inter = options.inter_op_threads or options.session_parallelism
-    return tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter)
+    config = tf.compat.v1.ConfigProto()
+    if options.session_config_file:
+        from google.protobuf import text_format
+
+        text = Path(options.session_config_file).read_text()
+        try:
+            text_format.Parse(text, config)
+        except text_format.ParseError as exc:
+            raise invalid_argument(f"Invalid protobuf file: '{options.session_config_file}' ({exc})") from None
+    if options.intra_op_threads:
+        config.intra_op_parallelism_threads = options.intra_op_threads
+    if options.inter_op_threads:
+        config.inter_op_parallelism_threads = options.inter_op_threads
+    return config
 
 
-def _check_aliases(signature: SignatureInfo, inputs: Mapping[str, np.ndarray]) -> None:
-    """predict_util.cc's alias checks, in its words."""
-    missing = set(signature.inputs) - set(inputs)
-    extra = set(inputs) - set(signature.inputs)
-    if len(inputs) == len(signature.inputs) and extra:
+def _resolve_inputs(signature: SignatureInfo, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every signature input's value, from the request or the signature's defaults: predict_util.cc's
+    VerifyRequestInputsSize, then TensorFlow's GetInputValues, in their words."""
+    sent, wanted, defaults = set(inputs), set(signature.inputs), signature.defaults
+    if len(sent) > len(wanted) or (len(sent) < len(wanted) and not defaults):
         raise invalid_argument(
-            f"input tensor alias not found in signature: {', '.join(sorted(extra))}. "
-            f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{_joined(sent)}}}) != len({{{_joined(wanted)}}}). "
+            f"Sent extra: {{{_joined(sent - wanted)}}}. Missing but required: {{{_joined(wanted - sent)}}}."
         )
-    if missing or extra:
+    values: dict[str, np.ndarray] = {}
+    for alias, spec in signature.inputs.items():
+        if alias in inputs:
+            values[alias] = inputs[alias]
+        elif alias in defaults:
+            values[alias] = defaults[alias]
+        else:
+            raise invalid_argument(
+                f"Signature input alias: {alias}(feed name: {spec.tensor_name}) not found in request and no "
+                f"default value provided. Inputs expected to be in the request {{{_joined(sent)}}}, or default "
+                f"input alias set: {_joined(set(defaults))}"
+            )
+    used = sent & wanted
+    if sent and len(used) != len(sent):
         raise invalid_argument(
-            f"input size does not match signature: {len(inputs)}!={len(signature.inputs)} "
-            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(signature.inputs))}}}). "
-            f"Sent extra: {{{','.join(sorted(extra))}}}. Missing but required: {{{','.join(sorted(missing))}}}."
+            f"Inputs contains invalid name. Used request inputs: {_joined(used)}, request input: {_joined(sent)}"
         )
+    return values
+
+
+def _joined(names: set[str]) -> str:
+    return ",".join(sorted(names))
 
 
 def _output_aliases(signature: SignatureInfo, output_filter: list[str] | None) -> tuple[str, ...]:
@@ -234,19 +289,28 @@ def _op_error_code(exc: Any) -> Any:
 
 
 def _feed_value(alias: str, value: np.ndarray, spec: TensorSpecInfo) -> np.ndarray:
-    """The value as the session takes it. Dtypes are checked as TensorFlow's session checks feeds (in its
-    words); shapes are not: the graph refuses what it cannot compute, as under TF Serving."""
+    """The value as the session takes it. The dtype must be the signature's (TensorFlow refuses a feed of
+    another type; we say so in the session's words, naming the alias); the shape is not checked: the graph
+    refuses what it cannot compute, as under TF Serving."""
     want = spec.numpy_dtype
     if want == "string":
         if value.dtype.kind not in "OSU":
-            raise invalid_argument(f"Expects arg[{alias}] to be string but {value.dtype} is provided")
-        return np.asarray(value, dtype=object)
+            raise invalid_argument(f"Expects arg[{alias}] to be string but {_tf_name(value.dtype)} is provided")
+        return value if value.dtype.kind == "O" else np.asarray(value, dtype=object)
     assert isinstance(want, np.dtype)
     if value.dtype != want:
-        if value.dtype.kind in "OSU" or (value.dtype.kind == "f" and want.kind in "iub"):
-            raise invalid_argument(f"Expects arg[{alias}] to be {want.name} but {value.dtype.name} is provided")
-        value = value.astype(want)
+        raise invalid_argument(f"Expects arg[{alias}] to be {_tf_name(want)} but {_tf_name(value.dtype)} is provided")
     return value
+
+
+_TF_NAMES = {"f4": "float", "f8": "double", "f2": "half", "b1": "bool", "c8": "complex64", "c16": "complex128"}
+
+
+def _tf_name(dtype: np.dtype[Any]) -> str:
+    """TensorFlow's DataTypeString for a numpy dtype (``float32`` -> ``float``)."""
+    if dtype.kind in "OSU":
+        return "string"
+    return _TF_NAMES.get(f"{dtype.kind}{dtype.itemsize}", dtype.name)
 
 
 def _signatures(meta_graph: Any) -> dict[str, SignatureInfo]:
@@ -259,8 +323,15 @@ def _signatures(meta_graph: Any) -> dict[str, SignatureInfo]:
             method_name=sig.method_name,
             inputs={a: _tensor_info(a, t) for a, t in sig.inputs.items()},
             outputs={a: _tensor_info(a, t) for a, t in sig.outputs.items()},
+            defaults={a: _default_value(t) for a, t in sig.defaults.items()},
         )
     return signatures
+
+
+def _default_value(proto: Any) -> np.ndarray:
+    tf = require("tensorflow")
+    value: np.ndarray = tf.make_ndarray(proto)
+    return value
 
 
 def _tensor_info(alias: str, info: Any) -> TensorSpecInfo:

@@ -1,63 +1,116 @@
-"""``yolo-tfserving serve``: assemble manager, core, REST and gRPC; start; stop cleanly."""
+"""``yolo-tfserving serve``: assemble manager, core, REST and gRPC from TF Serving's flags; start; stop cleanly.
+
+The start-up follows ``Server::BuildAndStart``: the flags are checked (TF Serving's messages), the model
+config is read, every model is loaded (labels checked first), and only then do gRPC and REST listen — so a
+client that can connect finds the models loaded, as TF Serving's test harness expects.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import InputError
 from .batching import BatchingParameters, BatchScheduler
 from .core import DataPlane
-from .manager import ModelConfig, ModelManager, parse_model_config
+from .manager import ModelManager
 from .metrics import Metrics, prometheus_path
-from .servable import Servable
+from .model_config import ConfigFileError, ModelConfig, read_model_config_file, read_text_proto, single_model_config
+from .options import ServerOptions, default_thread_count
+from .servable import LoadOptions, Servable
+from .status import invalid_argument
+
+__all__ = ["ModelServer", "ServerOptions", "model_configs", "replay_warmup"]
 
 log = logging.getLogger("yolo_tfserving.serving")
 WARMUP_RELATIVE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 
 
-@dataclass(frozen=True)
-class ServerOptions:
-    """TF Serving's flags, same names and defaults."""
-
-    port: int = 8500
-    rest_api_port: int = 8501
-    rest_api_host: str = "0.0.0.0"
-    grpc_host: str = "0.0.0.0"
-    model_name: str | None = None
-    model_base_path: str | None = None
-    model_config_file: str | None = None
-    file_system_poll_wait_seconds: float = 1.0
-    enable_batching: bool = False
-    batching_parameters_file: str | None = None
-    monitoring_config_file: str | None = None
-    rest_api_timeout_in_ms: int = 30000
-    enable_model_warmup: bool = True
+def check_options(options: ServerOptions) -> None:
+    """Server::BuildAndStart's checks, in its order and words."""
+    if not options.port and not options.grpc_socket_path:
+        raise invalid_argument(
+            "At least one of server_options.grpc_port or server_options.grpc_socket_path must be set."
+        )
+    if options.use_alts_credentials and options.ssl_config_file:
+        raise invalid_argument("Either use_alts_credentials must be false or ssl_config_file must be empty.")
+    if not options.model_base_path and not options.model_config_file:
+        raise invalid_argument("Both server_options.model_base_path and server_options.model_config_file are empty!")
+    if options.batching_parameters_file and not options.enable_batching:
+        raise invalid_argument(
+            "server_options.batching_parameters_file is set without setting server_options.enable_batching to true."
+        )
+    if (
+        options.tensorflow_intra_op_parallelism > 0
+        and options.tensorflow_inter_op_parallelism > 0
+        and options.tensorflow_session_parallelism > 0
+    ):
+        raise invalid_argument(
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
 
 
 def model_configs(options: ServerOptions) -> list[ModelConfig]:
     if options.model_config_file:
-        path = Path(options.model_config_file)
-        if not path.is_file():
-            raise InputError(f"--model_config_file {path} does not exist")
-        return parse_model_config(path.read_text(), relative_to=Path.cwd())
-    if options.model_base_path:
-        base = Path(options.model_base_path)
-        if not base.is_dir():
-            raise InputError(f"--model_base_path {base} is not a directory")
-        return [ModelConfig(name=options.model_name or "default", base_path=base.resolve())]
-    raise InputError(
-        "Both server_model_config_file and model_base_path are empty; pass --model_base_path "
-        "(with --model_name) or --model_config_file"
+        return read_model_config_file(Path(options.model_config_file))
+    log.info(
+        "Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
+        options.model_name,
+        options.model_base_path,
+    )
+    return single_model_config(options.model_name, options.model_base_path)
+
+
+def channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs, comma separated; an integer value is an int argument."""
+    out: list[tuple[str, int | str]] = []
+    for piece in (p for p in text.split(",") if p):
+        key, sep, value = piece.partition("=")
+        if not sep or not key:
+            raise invalid_argument(f"--grpc_channel_arguments: {piece!r} is not key=value")
+        value = value.split("=", 1)[0]
+        try:
+            number = int(value)
+        except ValueError:
+            out.append((key, value))
+        else:
+            out.append((key, number) if -(1 << 31) <= number < (1 << 31) else (key, value))
+    return tuple(out)
+
+
+def ssl_credentials(path: Path) -> Any:
+    """``--ssl_config_file``: a text-format SSLConfig -> gRPC server credentials."""
+    import grpc
+
+    from .._wire import serving_config_pb2
+
+    config = read_text_proto(path, serving_config_pb2.SSLConfig)
+    return grpc.ssl_server_credentials(
+        [(config.server_key.encode(), config.server_cert.encode())],
+        root_certificates=config.custom_ca.encode() or None,
+        require_client_auth=config.client_verify,
     )
 
 
-def replay_warmup(servable: Servable) -> int:
+def load_options(options: ServerOptions) -> LoadOptions:
+    intra, inter = options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism
+    if not intra and not inter:
+        intra = inter = options.tensorflow_session_parallelism
+    return LoadOptions(
+        tags=options.tags,
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        session_config_file=options.tensorflow_session_config_file,
+    )
+
+
+def replay_warmup(servable: Servable, *, iterations: int = 1) -> int:
     """Run the version's warm-up records (PredictionLog TFRecords), as TF Serving does at load."""
     path = servable.path / WARMUP_RELATIVE
     if not path.is_file():
@@ -75,16 +128,20 @@ def replay_warmup(servable: Servable) -> int:
         request = log_entry.predict_log.request
         signature = servable.signature(request.model_spec.signature_name or None)
         inputs = {k: tensor_proto_to_ndarray(v) for k, v in request.inputs.items()}
-        servable.run(signature, inputs)
+        for _ in range(max(1, iterations)):
+            servable.run(signature, inputs)
         count += 1
     return count
 
 
 class ModelServer:
-    """The embedded server. ``start()`` returns once the initial models are loaded."""
+    """The embedded server. ``start()`` returns once the initial models are loaded and both APIs listen."""
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
+        check_options(options)
+        for flag, reason in options.ignored_flags():
+            log.warning("--%s has no effect here: %s", flag, reason)
         configs = model_configs(options)
         self.metrics = Metrics()
         self.batcher = None
@@ -93,31 +150,71 @@ class ModelServer:
             if options.batching_parameters_file:
                 params = BatchingParameters.from_file(Path(options.batching_parameters_file))
             self.batcher = BatchScheduler(params)
-        metrics_path = prometheus_path(Path(options.monitoring_config_file)) if options.monitoring_config_file else None
+        warmup = None
+        if options.enable_model_warmup:
+            warmup = functools.partial(replay_warmup, iterations=options.num_request_iterations_for_warmup or 1)
         self.manager = ModelManager(
             configs,
-            warmup=replay_warmup if options.enable_model_warmup else None,
+            loader=functools.partial(Servable, options=load_options(options)),
+            warmup=warmup,
             poll_wait_s=options.file_system_poll_wait_seconds,
+            max_load_retries=options.max_num_load_retries,
+            load_retry_interval_s=max(0, options.load_retry_interval_micros) / 1e6,
+            allow_unavailable_labels=options.allow_version_labels_for_unavailable_models,
         )
-        self.plane = DataPlane(self.manager, batcher=self.batcher, metrics=self.metrics)
+        self.plane = DataPlane(
+            self.manager,
+            batcher=self.batcher,
+            metrics=self.metrics,
+            check_method_names=options.enable_signature_method_name_check,
+        )
+        self.grpc = self._grpc_front_end()
+        self.rest = self._rest_front_end()
+        self._stopped = threading.Event()
+        self._config_poller: threading.Thread | None = None
+
+    def _grpc_front_end(self) -> Any:
+        from .grpc_server import GrpcFrontEnd, GrpcSettings
+        from .grpc_services import ProfilerService, health_handler
+
+        options = self.options
+        extra = []
+        if options.enable_profiler:
+            extra.append(ProfilerService().handler())
+        if options.enable_grpc_healthcheck_service:
+            extra.append(health_handler())
+        settings = GrpcSettings(
+            host=options.grpc_host,
+            port=options.port or None,  # --port=0: no TCP listener
+            socket_path=options.grpc_socket_path,
+            channel_arguments=channel_arguments(options.grpc_channel_arguments),
+            max_workers=options.grpc_max_threads or default_thread_count(),
+            tensor_content=options.enable_serialization_as_tensor_content,
+            credentials=ssl_credentials(Path(options.ssl_config_file)) if options.ssl_config_file else None,
+        )
+        return GrpcFrontEnd(self.plane, settings, extra_handlers=extra, reload_config=self.reload_config)
+
+    def _rest_front_end(self) -> Any:
+        options = self.options
+        if not options.rest_api_port:
+            return None
+        if options.rest_api_port == options.port:
+            log.error(
+                "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST "
+                "API. Skipped exporting HTTP/REST API."
+            )
+            return None
         from .rest import RestFrontEnd
 
-        self.rest = (
-            RestFrontEnd(
-                self.plane,
-                host=options.rest_api_host,
-                port=options.rest_api_port,
-                timeout_ms=options.rest_api_timeout_in_ms,
-                metrics_path=metrics_path,
-            )
-            if options.rest_api_port
-            else None
+        monitoring = Path(options.monitoring_config_file) if options.monitoring_config_file else None
+        return RestFrontEnd(
+            self.plane,
+            host=options.rest_api_host,
+            port=options.rest_api_port,
+            timeout_ms=options.rest_api_timeout_in_ms,
+            metrics_path=prometheus_path(monitoring),
+            num_threads=options.rest_api_num_threads or default_thread_count(),
         )
-        from .grpc_server import GrpcFrontEnd
-
-        # --port 0 binds any free port (gRPC is always on, as in TF Serving); --rest_api_port 0 disables REST
-        self.grpc: Any = GrpcFrontEnd(self.plane, host=options.grpc_host, port=options.port)
-        self._stopped = threading.Event()
 
     @property
     def rest_port(self) -> int | None:
@@ -129,12 +226,38 @@ class ModelServer:
 
     def start(self) -> None:
         self.manager.start()
-        if self.grpc is not None:
-            self.grpc.start()
+        self.grpc.start()
+        if self.grpc.port:
             log.info("Running gRPC ModelServer at %s:%d ...", self.options.grpc_host, self.grpc.port)
+        if self.options.grpc_socket_path:
+            log.info("Running gRPC ModelServer at UNIX socket %s ...", self.options.grpc_socket_path)
         if self.rest is not None:
             self.rest.start()
             log.info("Exporting HTTP/REST API at:%s:%d ...", self.options.rest_api_host, self.rest.port)
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+            self._config_poller = threading.Thread(target=self._poll_config, name="config-poller", daemon=True)
+            self._config_poller.start()
+
+    def reload_config(self, configs: list[ModelConfig]) -> None:
+        """Apply a new model list (the config-file poller and ModelService.HandleReloadConfigRequest)."""
+        self.manager.reload(configs)
+
+    def _poll_config(self) -> None:
+        """--model_config_file_poll_wait_seconds: re-read the file and reload it, every period."""
+        path = Path(self.options.model_config_file)
+        while not self._stopped.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                configs = read_model_config_file(path)
+            except ConfigFileError as exc:
+                log.error("Failed to read ModelServerConfig file: %s", exc.message)
+                continue
+            except Exception as exc:
+                log.error("Failed to read ModelServerConfig file: %s", getattr(exc, "message", exc))
+                continue
+            try:
+                self.reload_config(configs)
+            except Exception as exc:
+                log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", getattr(exc, "message", exc))
 
     def stop(self) -> None:
         """Stop accepting; in-flight requests finish; then models unload."""
@@ -143,8 +266,7 @@ class ModelServer:
         self._stopped.set()
         if self.rest is not None:
             self.rest.stop()
-        if self.grpc is not None:
-            self.grpc.stop(grace_s=30)
+        self.grpc.stop(grace_s=30)
         if self.batcher is not None:
             self.batcher.stop()
         self.manager.stop()
