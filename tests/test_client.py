@@ -129,6 +129,26 @@ def test_server_and_client_modes_agree(served: Any, protocol: str) -> None:
         assert len(srv.detect(_images()[0], max_det=1)) <= 1
 
 
+@pytest.mark.parametrize("mode", ["server", "client"])
+def test_grpc_client_reads_both_output_forms(served: Any, mode: str) -> None:
+    """Outputs in typed fields (TF Serving's default) and in tensor_content
+    (--enable_serialization_as_tensor_content) give the same detections."""
+    base = served.options.model_base_path
+    with running_server(
+        model_name="yolov5", model_base_path=base, enable_serialization_as_tensor_content=True
+    ) as content_server:
+        typed = Client(f"grpc://127.0.0.1:{served.grpc_port}", mode=mode, conf_threshold=0.001)
+        content = Client(f"grpc://127.0.0.1:{content_server.grpc_port}", mode=mode, conf_threshold=0.001)
+        try:
+            a, b = typed.detect_batch(_images()), content.detect_batch(_images())
+        finally:
+            typed.close()
+            content.close()
+    assert sum(len(x) for x in a) > 0
+    for x, y in zip(a, b, strict=True):
+        _same(x, y)
+
+
 def test_rest_and_grpc_agree_and_classes_filter(served: Any) -> None:
     rest = Client(f"http://127.0.0.1:{served.rest_port}", conf_threshold=0.001)
     grpc_client = Client(f"127.0.0.1:{served.grpc_port}", protocol="grpc", conf_threshold=0.001, classes=[1])

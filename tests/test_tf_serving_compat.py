@@ -656,3 +656,28 @@ def test_tf_text(tmp_path: Path) -> None:
         assert _rest(f"http://localhost:{rest_port}/v1/models/default:predict", body) == {"predictions": [3.0, 4.0]}
     finally:
         _stop(proc)
+
+
+def test_cors_with_the_flag(models: dict[str, Path], tmp_path: Path) -> None:
+    import httpx
+
+    grpc_port, rest_port = free_port(), free_port()
+    argv = harness_command(
+        grpc_port,
+        rest_port,
+        str(tmp_path / "s.sock"),
+        "--model_name=default",
+        f"--model_base_path={models['half_plus_two']}",
+        "--rest_api_enable_cors_support=true",
+    )
+    server = _in_process(argv[4:])
+    try:
+        url = f"http://localhost:{rest_port}/v1/models/default"
+        answer = httpx.get(url, timeout=RPC_TIMEOUT)
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert answer.headers["Access-Control-Allow-Methods"] == "POST, GET"
+        preflight = httpx.options(url, headers={"Origin": "https://example.org"}, timeout=RPC_TIMEOUT)
+        assert (preflight.status_code, preflight.content) == (200, b"")
+        assert httpx.options(url, timeout=RPC_TIMEOUT).status_code == 400  # no Origin
+    finally:
+        server.stop()
