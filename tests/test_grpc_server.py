@@ -271,7 +271,8 @@ def test_predict_output_filter(stub: Any) -> None:
 
 
 def test_predict_large_tensor_over_default_grpc_limit(stub: Any) -> None:
-    x = np.arange(2_000_000, dtype=np.float32)  # 8 MB, twice gRPC's default 4 MB limit
+    # 8 MB, twice gRPC's default 4 MB limit (a batch of 4: the signature's [?] x takes any shape)
+    x = np.arange(2_000_000, dtype=np.float32).reshape(4, 500_000)
     request = _predict_request(x, typed=False, version=1)
     request.output_filter.append("y")
     response = stub.Predict(request, timeout=60)
@@ -609,8 +610,11 @@ class _SlowPlane:
     def __init__(self, delay_s: float) -> None:
         from yolo_tfserving.serving.servable import SignatureInfo, TensorSpecInfo
 
+        from yolo_tfserving.serving.limits import RequestLimits
+
         self.delay_s = delay_s
         self.entered = threading.Event()
+        self.limits = RequestLimits()
         self.signature = SignatureInfo(
             name="serving_default",
             method_name="tensorflow/serving/predict",

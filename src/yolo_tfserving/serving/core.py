@@ -30,6 +30,7 @@ from .classify_regress import (
     task_for,
     task_for_method,
 )
+from .limits import Admission, RequestLimits
 from .manager import STATE_NAMES, ModelManager, VersionState
 from .metrics import Metrics
 from .servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, PREDICT_METHOD, REGRESS_METHOD, Servable, SignatureInfo
@@ -69,12 +70,27 @@ class DataPlane:
         batcher: BatchScheduler | None = None,
         metrics: Metrics | None = None,
         check_method_names: bool = False,
+        limits: RequestLimits | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics or Metrics()
+        self.limits = limits or RequestLimits()
+        #: per-model concurrency (None: unbounded, for tests that drive the core directly)
+        self.admission = admission
         #: --enable_signature_method_name_check (off in TF Serving by default: TF2 signatures say "predict")
         self.check_method_names = check_method_names
+
+    @contextmanager
+    def _admitted(self, ref: ModelRef, deadline: float | None) -> Iterator[None]:
+        """A run slot of the model (a bounded wait in its queue, or UNAVAILABLE at once when that is full)."""
+        _check_deadline(deadline)
+        if self.admission is None:
+            yield
+            return
+        with self.admission.slot(ref.name, deadline):
+            yield
 
     @contextmanager
     def _observe(self, ref: ModelRef, api: str, entrypoint: str) -> Iterator[None]:
@@ -107,11 +123,14 @@ class DataPlane:
         output_filter: list[str] | None = None,
         entrypoint: str = "REST",
         missing_signature: Callable[[str], ServingStatusError] | None = None,
+        deadline: float | None = None,
     ) -> PredictResult:
         """Run a signature on one version, held for the whole request (one lease: the signature that decodes the
-        inputs is the one that runs them). ``inputs`` may be a function of the signature (REST reads JSON by it)."""
+        inputs is the one that runs them). ``inputs`` may be a function of the signature (REST reads JSON by it).
+        ``deadline`` (``time.monotonic()``): past it the request is not started."""
         with (
             self._observe(ref, "predict", entrypoint),
+            self._admitted(ref, deadline),
             self.manager.handle(ref.name, ref.version, ref.label) as servable,
         ):
             key = signature_name or DEFAULT_SIGNATURE
@@ -126,6 +145,8 @@ class DataPlane:
                     f"Was: {signature.method_name}",
                 )
             feeds = inputs(signature) if callable(inputs) else inputs
+            self.limits.check_arrays(feeds)
+            _check_deadline(deadline)
             outputs = self._run(servable, signature, feeds, output_filter)
             return PredictResult(
                 name=ref.name, version=servable.version, signature_name=signature.name, outputs=outputs
@@ -153,21 +174,42 @@ class DataPlane:
 
     # -- classify / regress / multi-inference ---------------------------------------
     def classify(
-        self, ref: ModelRef, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str = "REST"
+        self,
+        ref: ModelRef,
+        signature_name: str | None,
+        examples: Sequence[bytes],
+        *,
+        entrypoint: str = "REST",
+        deadline: float | None = None,
     ) -> tuple[int, Classifications]:
         """Serialized tf.Examples in; per example a list of (label, score)."""
-        version, result = self._infer(ref, "classify", signature_name, examples, entrypoint=entrypoint)
+        version, result = self._infer(
+            ref, "classify", signature_name, examples, entrypoint=entrypoint, deadline=deadline
+        )
         return version, result  # type: ignore[return-value]
 
     def regress(
-        self, ref: ModelRef, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str = "REST"
+        self,
+        ref: ModelRef,
+        signature_name: str | None,
+        examples: Sequence[bytes],
+        *,
+        entrypoint: str = "REST",
+        deadline: float | None = None,
     ) -> tuple[int, Regressions]:
         """Serialized tf.Examples in; one value per example."""
-        version, result = self._infer(ref, "regress", signature_name, examples, entrypoint=entrypoint)
+        version, result = self._infer(
+            ref, "regress", signature_name, examples, entrypoint=entrypoint, deadline=deadline
+        )
         return version, result  # type: ignore[return-value]
 
     def multi_inference(
-        self, ref: ModelRef, tasks: Sequence[tuple[str, str, str | None]], examples: Sequence[bytes]
+        self,
+        ref: ModelRef,
+        tasks: Sequence[tuple[str, str, str | None]],
+        examples: Sequence[bytes],
+        *,
+        deadline: float | None = None,
     ) -> tuple[int, list[tuple[str, Classifications | Regressions]]]:
         """MultiInference: ``tasks`` are (model name, method name, signature name); the version is the one
         ``ref`` (the first task's spec) names. Returns (version, [(kind, result) per task])."""
@@ -181,7 +223,7 @@ class DataPlane:
             if key in seen:
                 raise invalid_argument(f"Duplicate evaluation of signature: {key}")
             seen.add(key)
-        with self.manager.handle(ref.name, ref.version, ref.label) as servable:
+        with self._admitted(ref, deadline), self.manager.handle(ref.name, ref.version, ref.label) as servable:
             plan = []
             for _, method, signature_name in tasks:
                 key = signature_name or DEFAULT_SIGNATURE
@@ -192,10 +234,18 @@ class DataPlane:
             return servable.version, self._run_tasks(servable, plan, examples)
 
     def _infer(
-        self, ref: ModelRef, kind: Kind, signature_name: str | None, examples: Sequence[bytes], *, entrypoint: str
+        self,
+        ref: ModelRef,
+        kind: Kind,
+        signature_name: str | None,
+        examples: Sequence[bytes],
+        *,
+        entrypoint: str,
+        deadline: float | None,
     ) -> tuple[int, Classifications | Regressions]:
         with (
             self._observe(ref, kind, entrypoint),
+            self._admitted(ref, deadline),
             self.manager.handle(ref.name, ref.version, ref.label) as servable,
         ):
             key = signature_name or DEFAULT_SIGNATURE
@@ -211,6 +261,7 @@ class DataPlane:
     ) -> list[tuple[str, Classifications | Regressions]]:
         """One session run feeding the examples to every task's input, fetching every task's outputs."""
         batch = examples_tensor(examples)
+        self.limits.check_arrays({"inputs": batch})
         start = time.perf_counter()
         fetches = fetch_list(tasks)
         feeds = dict.fromkeys(feed_names(tasks), batch)
@@ -235,6 +286,11 @@ class DataPlane:
 
     def status(self, ref: ModelRef) -> list[VersionState]:
         return self.manager.status(ref.name, ref.version, ref.label)
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise ServingStatusError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded")
 
 
 def status_json(states: list[VersionState]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +44,6 @@ SIGNATURE_DEF_FIELD = "signature_def"
 SIGNATURE_DEF_MAP_TYPE_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 # TF Serving serves tensors of any size: no gRPC message limit either way.
 _CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
     # gRPC sets SO_REUSEPORT by default on Linux, which lets a second server bind a busy port silently
     ("grpc.so_reuseport", 0),
@@ -57,9 +58,18 @@ def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """
     if isinstance(exc, ServingStatusError):
         if exc.code == Code.OK:  # not an error at all; never abort with OK
-            return grpc.StatusCode.UNKNOWN, exc.message
-        return grpc.StatusCode[exc.code.name], exc.message
-    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return grpc.StatusCode.UNKNOWN, _truncated(exc.message)
+        return grpc.StatusCode[exc.code.name], _truncated(exc.message)
+    return grpc.StatusCode.INTERNAL, _truncated(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+MAX_STATUS_MESSAGE = 1024
+
+
+def _truncated(message: str) -> str:
+    """TF Serving's ToGRPCStatus: at most 1024 characters, then ``...TRUNCATED`` (a status travels in a
+    header, which gRPC limits)."""
+    return message if len(message) <= MAX_STATUS_MESSAGE else message[:MAX_STATUS_MESSAGE] + "...TRUNCATED"
 
 
 Handler = Callable[[Any, Any, grpc.ServicerContext], Any]
@@ -86,6 +96,28 @@ def _rpc(name: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
+def _parsing(fn: Callable[[Any, grpc.ServicerContext], Any], request_cls: Any) -> Callable[[bytes, Any], Any]:
+    from google.protobuf.message import DecodeError
+
+    name = request_cls.DESCRIPTOR.full_name
+
+    def handler(data: bytes, context: grpc.ServicerContext) -> Any:
+        try:
+            request = request_cls.FromString(data)
+        except (DecodeError, ValueError, RecursionError) as exc:
+            log.info("undecodable %s (%d bytes): %s", name, len(data), exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Could not parse the request as {name}: {exc}")
+        return fn(request, context)
+
+    return handler
+
+
+def _deadline(context: grpc.ServicerContext) -> float | None:
+    """The client's deadline as a ``time.monotonic()`` instant (None: the client set none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None or remaining > 1e9 else time.monotonic() + remaining
+
+
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     code, message = grpc_status(exc)
     context.abort(code, message)
@@ -103,6 +135,7 @@ class GrpcSettings:
     max_workers: int = 16  # --grpc_max_threads
     tensor_content: bool = False  # --enable_serialization_as_tensor_content
     credentials: Any = None  # grpc.ServerCredentials from --ssl_config_file; None: insecure
+    max_receive_bytes: int = -1  # --max_request_bytes (-1: TF Serving's unlimited)
 
 
 class GrpcFrontEnd:
@@ -126,7 +159,11 @@ class GrpcFrontEnd:
         self.settings = settings
         self._msgs = messages()
         self._executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="grpc-work")
-        options = [*_CHANNEL_OPTIONS, *settings.channel_arguments]
+        options = [
+            ("grpc.max_receive_message_length", settings.max_receive_bytes),
+            *_CHANNEL_OPTIONS,
+            *settings.channel_arguments,
+        ]
         self._server = grpc.server(self._executor, options=options)
         self._server.add_generic_rpc_handlers((*self._handlers(), *extra_handlers))
         self.port: int | None = None
@@ -168,8 +205,16 @@ class GrpcFrontEnd:
 
     def stop(self, grace_s: float = 30) -> None:
         """Stop accepting RPCs; in-flight ones get ``grace_s`` seconds to finish, then are cancelled."""
-        self._server.stop(grace_s).wait()
+        self.begin_stop(grace_s).wait()
+        self.shutdown()
+
+    def begin_stop(self, grace_s: float) -> threading.Event:
+        """Stop accepting now; the event is set once in-flight RPCs finished (or ``grace_s`` passed)."""
+        done: threading.Event = self._server.stop(grace_s)
         self._started = False
+        return done
+
+    def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
 
     # -- wiring ----------------------------------------------------------------------
@@ -179,10 +224,10 @@ class GrpcFrontEnd:
         m = self._msgs
 
         def unary(fn: Callable[[Any, grpc.ServicerContext], Any], request_cls: Any) -> grpc.RpcMethodHandler:
+            # bytes in, parsed here: a request that does not parse is INVALID_ARGUMENT and one log line
+            # (grpcio's own deserializer answers INTERNAL and logs a traceback)
             return grpc.unary_unary_rpc_method_handler(
-                fn,
-                request_deserializer=request_cls.FromString if request_cls is not None else None,
-                response_serializer=_serialize,
+                _parsing(fn, request_cls), request_deserializer=None, response_serializer=_serialize
             )
 
         prediction = {
@@ -206,9 +251,15 @@ class GrpcFrontEnd:
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # TF Serving's method names
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
+        self.plane.limits.check_protos(request.inputs)  # from the shapes claimed, before decoding
         inputs = _decode_inputs(request.inputs)
         result = self.plane.predict(
-            ref, signature_name, inputs, output_filter=list(request.output_filter) or None, entrypoint=ENTRYPOINT
+            ref,
+            signature_name,
+            inputs,
+            output_filter=list(request.output_filter) or None,
+            entrypoint=ENTRYPOINT,
+            deadline=_deadline(context),
         )
         response = self._msgs.PredictResponse()
         _fill_model_spec(response.model_spec, ref.name, result.version, result.signature_name)
@@ -240,7 +291,11 @@ class GrpcFrontEnd:
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
         version, results = self.plane.classify(
-            ref, signature_name, _serialized_examples(request.input), entrypoint=ENTRYPOINT
+            ref,
+            signature_name,
+            _serialized_examples(request.input),
+            entrypoint=ENTRYPOINT,
+            deadline=_deadline(context),
         )
         response = self._msgs.ClassificationResponse()
         _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
@@ -255,7 +310,11 @@ class GrpcFrontEnd:
         ref = _model_ref(request)
         signature_name = request.model_spec.signature_name or None
         version, values = self.plane.regress(
-            ref, signature_name, _serialized_examples(request.input), entrypoint=ENTRYPOINT
+            ref,
+            signature_name,
+            _serialized_examples(request.input),
+            entrypoint=ENTRYPOINT,
+            deadline=_deadline(context),
         )
         response = self._msgs.RegressionResponse()
         _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
@@ -273,7 +332,9 @@ class GrpcFrontEnd:
             raise invalid_argument("ModelSpec has no name specified.")
         ref = ModelRef(name=first.name, version=_spec_version(first), label=first.version_label or None)
         plan = [(t.model_spec.name, t.method_name, t.model_spec.signature_name or None) for t in tasks]
-        version, results = self.plane.multi_inference(ref, plan, _serialized_examples(request.input))
+        version, results = self.plane.multi_inference(
+            ref, plan, _serialized_examples(request.input), deadline=_deadline(context)
+        )
         response = wire.MultiInferenceResponse()
         for task, (kind, result) in zip(tasks, results, strict=True):
             entry = response.results.add()

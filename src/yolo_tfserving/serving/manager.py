@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .limits import shown
 from .model_config import ModelConfig
 from .servable import Servable
 from .status import Code, ServingStatusError, failed_precondition, invalid_argument, not_found
@@ -264,7 +265,7 @@ class ModelManager:
             if label:  # the label map is consulted first: an unknown model's label is an unknown label
                 target = self._labels.get(name, {}).get(label)
                 if target is None:
-                    raise invalid_argument(f"Unrecognized servable version label: {label}")
+                    raise invalid_argument(f"Unrecognized servable version label: {shown(label)}")
                 version = target
             if name not in self._configs:
                 raise not_found(f"Servable not found for request: {_describe(name, version, None)}")
@@ -303,10 +304,10 @@ class ModelManager:
             versions = self._versions.get(name, {})
             if version is not None:
                 if version not in versions:
-                    raise not_found(f"Could not find version {version} of model {name}")
+                    raise not_found(f"Could not find version {version} of model {shown(name)}")
                 return [_copy(versions[version])]
             if not versions:
-                raise not_found(f"Could not find any versions of model {name}")
+                raise not_found(f"Could not find any versions of model {shown(name)}")
             return [_copy(s) for _, s in sorted(versions.items(), reverse=True)]
 
     def wait_until_available(self, name: str, version: int | None = None, timeout_s: float = 60.0) -> bool:
@@ -339,8 +340,8 @@ def _copy(state: VersionState) -> VersionState:
 
 def _describe(name: str, version: int | None, label: str | None) -> str:
     if version is not None:
-        return f"Specific({name}, {version})"
-    return f"Latest({name})"
+        return f"Specific({shown(name)}, {version})"
+    return f"Latest({shown(name)})"
 
 
 _VERSION_DIR = re.compile(r"\s*[+-]?[0-9]+\s*")

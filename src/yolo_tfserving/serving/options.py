@@ -24,8 +24,9 @@ from typing import Any
 from .._errors import InputError
 
 
-def _flag(default: Any, help: str, *, ignored: str = "", difference: str = "") -> Any:  # noqa: A002
-    return field(default=default, metadata={"help": help, "ignored": ignored, "difference": difference})
+def _flag(default: Any, help: str, *, ignored: str = "", difference: str = "", ours: bool = False) -> Any:  # noqa: A002
+    meta = {"help": help, "ignored": ignored, "difference": difference, "ours": ours}
+    return field(default=default, metadata=meta)
 
 
 def default_thread_count() -> int:
@@ -124,8 +125,36 @@ class ServerOptions:
         False, "Enable serialization of predict response as tensor content."
     )
     # ours: where to bind (TF Serving binds every address)
-    rest_api_host: str = _flag("0.0.0.0", "Address the REST API binds (ours; TF Serving binds 0.0.0.0).")
-    grpc_host: str = _flag("0.0.0.0", "Address the gRPC API binds (ours; TF Serving binds 0.0.0.0).")
+    rest_api_host: str = _flag("0.0.0.0", "Address the REST API binds (ours; TF Serving binds 0.0.0.0).", ours=True)
+    grpc_host: str = _flag("0.0.0.0", "Address the gRPC API binds (ours; TF Serving binds 0.0.0.0).", ours=True)
+    # ours: limits (what one request or client may cost; README "Limits and reliability")
+    max_request_bytes: int = _flag(
+        64 << 20, "Largest REST body / gRPC message, in bytes (413 / RESOURCE_EXHAUSTED beyond).", ours=True
+    )
+    max_request_elements: int = _flag(
+        1 << 24, "Most tensor elements one request may decode to, all inputs together.", ours=True
+    )
+    max_request_decoded_bytes: int = _flag(
+        512 << 20, "Most bytes one request's tensors may decode to (strings count 64 + their length).", ours=True
+    )
+    max_batch_size: int = _flag(
+        0, "Largest batch (dim 0) a request may send (0: the batching max_batch_size, else 64).", ours=True
+    )
+    max_in_flight_requests_per_model: int = _flag(
+        0, "Requests one model runs at once (0: 2 x CPUs); more wait in its queue.", ours=True
+    )
+    max_queued_requests_per_model: int = _flag(
+        64, "Requests one model holds waiting; beyond it UNAVAILABLE (HTTP 503) at once.", ours=True
+    )
+    rest_api_max_header_bytes: int = _flag(65536, "Largest request head (431 / 414 beyond).", ours=True)
+    rest_api_header_timeout_in_ms: int = _flag(30000, "Time to receive a request head once begun (408).", ours=True)
+    rest_api_idle_timeout_in_ms: int = _flag(60000, "An idle keep-alive connection is closed after this.", ours=True)
+    rest_api_max_large_bodies: int = _flag(
+        4, "REST bodies of 1 MiB or more read at once; beyond it 503 at once.", ours=True
+    )
+    drain_timeout_seconds: float = _flag(
+        30.0, "On SIGTERM/SIGINT: how long in-flight requests may take to finish.", ours=True
+    )
 
     @property
     def tags(self) -> tuple[str, ...]:

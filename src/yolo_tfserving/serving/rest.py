@@ -13,22 +13,22 @@ code to (:func:`.status.http_status`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
-import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 
 from . import json_codec
 from .core import DataPlane, ModelRef, status_json
+from .http_server import HttpLimits, HttpServer, error_body
 from .servable import SignatureInfo
-from .status import Code, ServingStatusError, http_status, invalid_argument
+from .status import ServingStatusError, http_status, invalid_argument
 
 log = logging.getLogger("yolo_tfserving.serving.rest")
 
@@ -36,11 +36,16 @@ _PREDICT = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.I
 )
 _STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
-MAX_BODY_BYTES = 1 << 30
+#: --rest_api_enable_cors_support: on every REST response, as TF Serving's http_server.cc adds them
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+)
 
 
 class RestFrontEnd:
-    """Owns the HTTP server thread; requests run on per-connection threads."""
+    """TF Serving's REST API over :class:`~.http_server.HttpServer`; requests run on a thread pool."""
 
     def __init__(
         self,
@@ -51,30 +56,40 @@ class RestFrontEnd:
         timeout_ms: int = 30000,
         metrics_path: str | None = None,
         num_threads: int = 64,
+        cors: bool = False,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.plane = plane
-        self.timeout_s = timeout_ms / 1000.0 if timeout_ms > 0 else None
+        self.cors = cors  # --rest_api_enable_cors_support
         self.metrics_path = metrics_path
+        limits = limits or HttpLimits()
+        limits = dataclasses.replace(limits, request_timeout_s=timeout_ms / 1000.0 if timeout_ms > 0 else None)
         self._executor = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="rest-work")
-        handler = type("Handler", (_Handler,), {"front": self})
-        self.httpd = _Server((host, port), handler)
-        self.httpd.daemon_threads = False
-        self.httpd.block_on_close = True  # type: ignore[attr-defined]
-        self.port = self.httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        self.http = HttpServer(self._dispatch, host=host, port=port, limits=limits, executor=self._executor)
+        if cors:
+            self.http.extra_headers = CORS_HEADERS
+        self.port = self.http.port
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="rest", daemon=True)
-        self._thread.start()
+        self.http.start()
 
-    def stop(self) -> None:
-        """Stop accepting; in-flight requests finish first."""
-        self.httpd.shutdown()
-        self.httpd.server_close()  # joins the request threads (block_on_close)
-        self._executor.shutdown(wait=True)
+    def stop(self, drain_s: float = 30.0) -> None:
+        """Stop accepting; idle connections close; in-flight requests finish (``drain_s`` at most)."""
+        self.http.stop(drain_s)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _dispatch(
+        self, method: str, target: str, headers: dict[bytes, bytes], body: bytes, deadline: float | None
+    ) -> tuple[int, str | None, bytes]:
+        if deadline is not None and time.monotonic() >= deadline:  # waited past its deadline: not started
+            return 504, "application/json", _error_body("Deadline Exceeded")
+        if method == "OPTIONS":  # a CORS preflight, as TF Serving's dispatcher answers it; no body
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            return (200 if re.match(r"https?://", origin) else 400), None, b""
+        return self.handle(method, target, body, deadline)
 
     # -- dispatch (transport-free inputs) -------------------------------------------
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+    def handle(self, method: str, path: str, body: bytes, deadline: float | None = None) -> tuple[int, str, bytes]:
         path = path.split("?", 1)[0]
         try:
             if self.metrics_path is not None and method == "GET" and path == self.metrics_path:
@@ -82,7 +97,7 @@ class RestFrontEnd:
             if method == "POST" and (m := _PREDICT.fullmatch(path)):
                 name, version, label, verb = m.groups()
                 ref = ModelRef(name=name, version=_version(version), label=label)
-                return 200, "application/json", self._with_timeout(self._post, ref, verb.lower(), body)
+                return 200, "application/json", self._post(ref, verb.lower(), body, deadline)
             if method == "GET" and (m := _STATUS.fullmatch(path)):
                 name, version, label, meta = m.groups()
                 if not name:
@@ -100,32 +115,28 @@ class RestFrontEnd:
             log.exception("internal error on %s %s", method, path)
             return 500, "application/json", _error_body(f"Internal error: {type(exc).__name__}: {exc}")
 
-    def _with_timeout(self, fn: Any, *args: Any) -> bytes:
-        future = self._executor.submit(fn, *args)
-        try:
-            return future.result(timeout=self.timeout_s)  # type: ignore[no-any-return]
-        except FutureTimeout:
-            raise ServingStatusError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
-
-    def _post(self, ref: ModelRef, verb: str, body: bytes) -> bytes:
+    def _post(self, ref: ModelRef, verb: str, body: bytes, deadline: float | None) -> bytes:
         if verb == "predict":
-            signature_name = _peek_signature_name(body)
+            document = json_codec.read_predict_body(body, budget=self.plane.limits.check_json)
             row_format = True
 
             def decode(signature: SignatureInfo) -> Mapping[str, np.ndarray]:
                 nonlocal row_format
-                request = json_codec.parse_predict_request(body, signature.input_specs())
+                request = json_codec.parse_predict_request(document, signature.input_specs())
                 row_format = request.row_format
                 return request.inputs
 
-            result = self.plane.predict(ref, signature_name, decode, missing_signature=_rest_missing_signature)
+            result = self.plane.predict(
+                ref, document.signature_name, decode, missing_signature=_rest_missing_signature, deadline=deadline
+            )
             return json_codec.format_predict_response(result.outputs, row_format=row_format)
+        self.plane.limits.check_json(body)
         parsed = json_codec.parse_classify_regress_request(body)
         examples = _serialize_examples(parsed.examples, parsed.context)
         if verb == "classify":
-            _, classes = self.plane.classify(ref, parsed.signature_name, examples)
+            _, classes = self.plane.classify(ref, parsed.signature_name, examples, deadline=deadline)
             return json_codec.format_classify_response(classes)
-        _, values = self.plane.regress(ref, parsed.signature_name, examples)
+        _, values = self.plane.regress(ref, parsed.signature_name, examples, deadline=deadline)
         return json_codec.format_regress_response(values)
 
     def _metadata(self, ref: ModelRef) -> bytes:
@@ -161,30 +172,7 @@ def _version(text: str | None) -> int | None:
         raise invalid_argument(f"Failed to convert version: {text} to numeric.") from None
 
 
-def _error_body(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
-
-
-_SIG = re.compile(rb'"signature_name"\s*:\s*"((?:[^"\\]|\\.)*)"')
-
-
-def _peek_signature_name(body: bytes) -> str | None:
-    """The request's signature_name without parsing the (possibly huge) body twice.
-
-    A top-level key can only be found before or after the payload, so look at both ends.
-    """
-    for chunk in (body[:4096], body[-4096:]):
-        m = _SIG.search(chunk)
-        if m:
-            return str(json.loads(b'"' + m.group(1) + b'"'))
-    if len(body) <= 8192:
-        return None
-    try:  # rare: signature_name buried in the middle; parse once to be exact
-        data = json.loads(body)
-    except ValueError:
-        return None
-    value = data.get("signature_name") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+_error_body = error_body
 
 
 def _serialize_examples(examples: list[dict[str, list[Any]]], context: dict[str, list[Any]] | None) -> list[bytes]:
@@ -209,52 +197,3 @@ def _serialize_examples(examples: list[dict[str, list[Any]]], context: dict[str,
                 raise invalid_argument(f"feature {key!r} mixes value types")
         out.append(proto.SerializeToString())
     return out
-
-
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Connection-level failures are logged, never printed as tracebacks."""
-        log.debug("connection error from %s", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    front: RestFrontEnd
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
-    server_version = "TensorFlowServing-compatible (yolo-tfserving)"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s - %s", self.address_string(), format % args)
-
-    def _respond(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._send(413, "application/json", _error_body("Request body too large"))
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
-        status, content_type, payload = self.front.handle(method, self.path, body)
-        self._send(status, content_type, payload)
-
-    def _send(self, status: int, content_type: str, payload: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to answer
-            self.close_connection = True
-            log.debug("client %s disconnected before the response", self.address_string())
-
-    def do_GET(self) -> None:
-        self._respond("GET")
-
-    def do_POST(self) -> None:
-        self._respond("POST")
-
-    def do_PUT(self) -> None:
-        self._respond("PUT")
-
-    def do_DELETE(self) -> None:
-        self._respond("DELETE")

@@ -16,6 +16,8 @@ from typing import Any
 
 from .batching import BatchingParameters, BatchScheduler
 from .core import DataPlane
+from .http_server import HttpLimits
+from .limits import DEFAULT_MAX_BATCH, Admission, RequestLimits, default_in_flight
 from .manager import ModelManager
 from .metrics import Metrics, prometheus_path
 from .model_config import ConfigFileError, ModelConfig, read_model_config_file, read_text_proto, single_model_config
@@ -98,6 +100,18 @@ def ssl_credentials(path: Path) -> Any:
     )
 
 
+def request_limits(options: ServerOptions, batcher: BatchScheduler | None) -> RequestLimits:
+    """--max_request_elements / --max_request_decoded_bytes / --max_batch_size. With batching on and no
+    --max_batch_size, the batching parameters' max_batch_size is the limit, which the batch scheduler
+    enforces in TF Serving's words ("Task size 9 is larger than maximum input batch size 8")."""
+    batch = options.max_batch_size or ((1 << 62) if batcher is not None else DEFAULT_MAX_BATCH)
+    return RequestLimits(
+        max_elements=options.max_request_elements,
+        max_decoded_bytes=options.max_request_decoded_bytes,
+        max_batch_size=batch,
+    )
+
+
 def load_options(options: ServerOptions) -> LoadOptions:
     intra, inter = options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism
     if not intra and not inter:
@@ -167,6 +181,11 @@ class ModelServer:
             batcher=self.batcher,
             metrics=self.metrics,
             check_method_names=options.enable_signature_method_name_check,
+            limits=request_limits(options, self.batcher),
+            admission=Admission(
+                max_in_flight=options.max_in_flight_requests_per_model or default_in_flight(),
+                max_queued=options.max_queued_requests_per_model,
+            ),
         )
         self.grpc = self._grpc_front_end()
         self.rest = self._rest_front_end()
@@ -191,6 +210,7 @@ class ModelServer:
             max_workers=options.grpc_max_threads or default_thread_count(),
             tensor_content=options.enable_serialization_as_tensor_content,
             credentials=ssl_credentials(Path(options.ssl_config_file)) if options.ssl_config_file else None,
+            max_receive_bytes=options.max_request_bytes,
         )
         return GrpcFrontEnd(self.plane, settings, extra_handlers=extra, reload_config=self.reload_config)
 
@@ -214,6 +234,14 @@ class ModelServer:
             timeout_ms=options.rest_api_timeout_in_ms,
             metrics_path=prometheus_path(monitoring),
             num_threads=options.rest_api_num_threads or default_thread_count(),
+            cors=options.rest_api_enable_cors_support,
+            limits=HttpLimits(
+                max_body_bytes=options.max_request_bytes,
+                max_header_bytes=options.rest_api_max_header_bytes,
+                header_timeout_s=options.rest_api_header_timeout_in_ms / 1000,
+                idle_timeout_s=options.rest_api_idle_timeout_in_ms / 1000,
+                max_large_bodies=options.rest_api_max_large_bodies,
+            ),
         )
 
     @property
@@ -260,13 +288,17 @@ class ModelServer:
                 log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", getattr(exc, "message", exc))
 
     def stop(self) -> None:
-        """Stop accepting; in-flight requests finish; then models unload."""
+        """Both front ends stop accepting at once (idle keep-alive connections closed); in-flight requests
+        finish within ``--drain_timeout_seconds``; then batching stops and models unload."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        drain_s = self.options.drain_timeout_seconds
+        grpc_done = self.grpc.begin_stop(grace_s=drain_s)
         if self.rest is not None:
-            self.rest.stop()
-        self.grpc.stop(grace_s=30)
+            self.rest.stop(drain_s)
+        grpc_done.wait(drain_s + 5)
+        self.grpc.shutdown()
         if self.batcher is not None:
             self.batcher.stop()
         self.manager.stop()

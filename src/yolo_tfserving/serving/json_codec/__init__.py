@@ -37,9 +37,11 @@ from ._requests import (
     ClassifyRegressRequestData,
     FeatureValue,
     InputSpec,
+    PredictBody,
     PredictRequestData,
     parse_classify_regress_request,
     parse_predict_request,
+    read_predict_body,
 )
 from ._responses import format_classify_response, format_predict_response, format_regress_response
 
@@ -48,10 +50,12 @@ __all__ = [
     "ClassifyRegressRequestData",
     "FeatureValue",
     "InputSpec",
+    "PredictBody",
     "PredictRequestData",
     "format_classify_response",
     "format_predict_response",
     "format_regress_response",
     "parse_classify_regress_request",
     "parse_predict_request",
+    "read_predict_body",
 ]

@@ -62,30 +62,57 @@ def _signature_name(doc: dict[str, Any]) -> str | None:
     return name
 
 
-def parse_predict_request(body: bytes | str, inputs: Mapping[str, InputSpec]) -> PredictRequestData:
-    """Parse a ``:predict`` body against the signature's inputs (alias -> spec).
+@dataclass
+class PredictBody:
+    """A ``:predict`` body read and parsed once: its signature name is known before the signature is looked up,
+    and its tensors are built against that signature's inputs (:func:`parse_predict_request`)."""
+
+    signature_name: str | None
+    _body: _Body
+    _doc: dict[str, Any]
+
+
+def read_predict_body(body: bytes | str, *, budget: Callable[[str], None] | None = None) -> PredictBody:
+    """Parse a ``:predict`` body (once). ``budget`` sees the text before the parse and may refuse it (a size
+    limit: the parse makes a Python object of every value)."""
+    parsed = _read(body)
+    if budget is not None:
+        budget(parsed.text)
+    doc = _guarded_step(parsed, lambda: _document(parsed))
+    return PredictBody(signature_name=_signature_name(doc), _body=parsed, _doc=doc)
+
+
+def parse_predict_request(body: bytes | str | PredictBody, inputs: Mapping[str, InputSpec]) -> PredictRequestData:
+    """Parse a ``:predict`` body (or one :func:`read_predict_body` read) against the signature's inputs
+    (alias -> spec).
 
     Raises ServingStatusError (INVALID_ARGUMENT, or UNIMPLEMENTED for dtypes TF Serving cannot
     read from JSON) with TF Serving's message for every malformed body.
     """
-    return _guarded(body, lambda parsed, doc: _parse_predict(parsed, doc, inputs))
+    read = body if isinstance(body, PredictBody) else read_predict_body(body)
+    return _guarded_step(read._body, lambda: _parse_predict(read._body, read._doc, inputs))
 
 
 _T = TypeVar("_T")
 
 
-def _guarded(body: bytes | str, action: Callable[[_Body, dict[str, Any]], _T]) -> _T:
-    """Parse the body and run `action`, turning parse-time failures into TF Serving's errors."""
-    parsed = _read(body)
+def _guarded_step(parsed: _Body, action: Callable[[], _T]) -> _T:
+    """Run `action`, turning parse-time failures into TF Serving's errors."""
     try:
         try:
-            return action(parsed, _document(parsed))
+            return action()
         except _NumberTooBig:
             raise parsed.too_big_error() from None
         except _BadSurrogate:
             raise parsed.surrogate_error() from None
     except RecursionError:
         raise _invalid("JSON Parse error: The document is nested too deeply.") from None
+
+
+def _guarded(body: bytes | str, action: Callable[[_Body, dict[str, Any]], _T]) -> _T:
+    """Parse the body and run `action`, turning parse-time failures into TF Serving's errors."""
+    parsed = _read(body)
+    return _guarded_step(parsed, lambda: action(parsed, _document(parsed)))
 
 
 def _parse_predict(body: _Body, doc: dict[str, Any], inputs: Mapping[str, InputSpec]) -> PredictRequestData:
