@@ -140,6 +140,10 @@ class HttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = _Connection(writer)
         self._connections.add(connection)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # asyncio sets it only for sockets made with proto=IPPROTO_TCP
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
         try:
             while not self._draining:
@@ -339,10 +343,12 @@ class HttpServer:
         headers += [(name.encode(), value.encode()) for name, value in self.extra_headers]
         if close:
             headers.append((b"Connection", b"close"))
-        await self._send(conn, writer, h11.Response(status_code=status, headers=headers))
+        out = [conn.send(h11.Response(status_code=status, headers=headers)) or b""]
         if payload and not head:
-            await self._send(conn, writer, h11.Data(data=payload))
-        await self._send(conn, writer, h11.EndOfMessage())
+            out.append(conn.send(h11.Data(data=payload)) or b"")
+        out.append(conn.send(h11.EndOfMessage()) or b"")
+        writer.write(b"".join(out))  # one write: head and body leave together
+        await writer.drain()
 
     async def _send_error(
         self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str, *, close: bool
