@@ -7,7 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+import pytest
 
 CLI = [sys.executable, "-m", "yolo_tfserving.cli"]
 
@@ -77,24 +78,38 @@ def test_unsafe_checkpoint(tmp_path, tiny_model):
     assert not (tmp_path / "owned.txt").exists()
 
 
-def test_interrupted_export_leaves_nothing(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize(
+    "step", ["exporting ONNX", "converting to TensorFlow (onnx2tf)", "writing SavedModel", "verifying parity"]
+)
+def test_interrupted_export_leaves_nothing(tmp_path, tiny_checkpoint, step):
+    """Ctrl-C at any step: exit 130, no staging directory, no scratch directory (issue 11: SIGINT during
+    onnx2tf was swallowed and the export finished with exit 0). The signal is sent when the export reports
+    the step, not after a guessed delay."""
     out = tmp_path / "repo"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.Popen(
         [*CLI, "export", str(tiny_checkpoint), "--out", str(out), "--imgsz", "64"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((out / "yolov5").glob(".staging-*")):
-        time.sleep(0.05)
-    assert list((out / "yolov5").glob(".staging-*")), "export never started staging"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if step in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    else:
+        proc.wait(60)
+        raise AssertionError(f"the export never reported {step!r}: {''.join(seen)}")
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, "".join(seen) + rest
+    assert "Traceback" not in rest and "interrupted" in rest
     assert list((out / "yolov5").iterdir()) == []
+    assert list(scratch.iterdir()) == []
 
 
 def test_export_json_and_verify_cli(tmp_path, tiny_checkpoint):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._deps import require
 from .._errors import ExportError
-from . import graph_rewrite, tf_head
+from . import graph_rewrite, interrupt, tf_head
 from .tf_head import DetectHead
 
 # onnx2tf looks for this file in the working directory before trying to download it.
@@ -82,7 +82,10 @@ def _convert_frozen(
     onnx2tf = require("onnx2tf")
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    with tempfile.TemporaryDirectory(prefix="yolo-tfserving-onnx2tf-") as scratch_dir:
+    with (
+        tempfile.TemporaryDirectory(prefix="yolo-tfserving-onnx2tf-") as scratch_dir,
+        interrupt.remove_on_interrupt(Path(scratch_dir)),
+    ):
         scratch = Path(scratch_dir)
         work_copy = scratch / "model.onnx"
         shutil.copyfile(onnx_path, work_copy)
