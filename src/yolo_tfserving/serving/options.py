@@ -116,9 +116,7 @@ class ServerOptions:
     thread_pool_factory_config_file: str = _flag(
         "", "ThreadPoolConfig protobuf.", ignored="custom thread pool factories are TF Serving plug-ins"
     )
-    mixed_precision: str = _flag(
-        "", "specify mixed_precision mode", ignored="bfloat16 mixed precision is not implemented yet"
-    )
+    mixed_precision: str = _flag("", "specify mixed_precision mode (bfloat16: oneDNN bfloat16 where the CPU has it)")
     skip_initialize_tpu: bool = _flag(False, "Whether to skip auto initializing TPU.", ignored="no TPU")
     enable_grpc_healthcheck_service: bool = _flag(False, "Enable the standard gRPC healthcheck service.")
     enable_serialization_as_tensor_content: bool = _flag(

@@ -65,6 +65,7 @@ class LoadOptions:
     intra_op_threads: int = 0  # 0: TensorFlow picks (--tensorflow_intra_op_parallelism)
     inter_op_threads: int = 0  # --tensorflow_inter_op_parallelism
     session_config_file: str = ""  # --tensorflow_session_config_file: a text-format ConfigProto (flags win)
+    mixed_precision: str = ""  # --mixed_precision: "bfloat16" turns on oneDNN's bfloat16 graph rewrite
 
 
 class Servable:
@@ -203,7 +204,24 @@ def _session_config(tf: Any, options: LoadOptions) -> Any:
         config.intra_op_parallelism_threads = options.intra_op_threads
     if options.inter_op_threads:
         config.inter_op_parallelism_threads = options.inter_op_threads
+    if options.mixed_precision == BFLOAT16:
+        # what TF Serving does for --mixed_precision=bfloat16: grappler's oneDNN auto-mixed-precision pass
+        rewrite = config.graph_options.rewrite_options
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
     return config
+
+
+BFLOAT16 = "bfloat16"
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), which the rewrite needs to pay."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # pragma: no cover - not Linux
+        return False
+    return any(flag in flags for flag in _BF16_CPU_FLAGS)
 
 
 def _resolve_inputs(signature: SignatureInfo, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from .manager import ModelManager
 from .metrics import Metrics, prometheus_path
 from .model_config import ConfigFileError, ModelConfig, read_model_config_file, read_text_proto, single_model_config
 from .options import ServerOptions, default_thread_count
-from .servable import LoadOptions, Servable
+from .servable import BFLOAT16, LoadOptions, Servable, cpu_has_bfloat16
 from .status import invalid_argument
 
 __all__ = ["ModelServer", "ServerOptions", "model_configs", "replay_warmup"]
@@ -121,7 +121,22 @@ def load_options(options: ServerOptions) -> LoadOptions:
         intra_op_threads=intra,
         inter_op_threads=inter,
         session_config_file=options.tensorflow_session_config_file,
+        mixed_precision=mixed_precision(options.mixed_precision),
     )
+
+
+def mixed_precision(mode: str) -> str:
+    """--mixed_precision: "bfloat16" where the CPU computes in bfloat16; otherwise float32, said once."""
+    if not mode:
+        return ""
+    if mode != BFLOAT16:
+        log.warning("%s auto mixed precision is not supported. Valid option: bfloat16", mode)
+        return ""
+    if not cpu_has_bfloat16():
+        log.warning("--mixed_precision=bfloat16 has no effect: this CPU has no bfloat16 instructions; serving float32")
+        return ""
+    log.info("mixed precision: bfloat16 (oneDNN's auto-mixed-precision graph rewrite)")
+    return BFLOAT16
 
 
 def replay_warmup(servable: Servable, *, iterations: int = 1) -> int:
