@@ -383,6 +383,10 @@ def test_tiny_model_backends_agree(yolo_dir: Path, tiny_checkpoint: Path, tiny_e
         assert abs(result.map50 - reference.map50) < 1e-3, name
         assert abs(result.detections - reference.detections) <= 0.01 * reference.detections + 2, name
 
+    # serve --mixed_precision=bfloat16's runtime, in process: runs, and stays near float32
+    bf16 = _run(ds, "tf-bf16", **common)
+    assert bf16.detections > 0 and abs(bf16.map50_95 - results["tf"].map50_95) < 0.05
+
     # the in-graph detect signature (single-label at export) against the numpy path with single-label NMS
     single = eval_nms_config(multi_label=False)
     graph = _run(ds, "tf-detect", model_dir=tiny_export, nms_config=single)

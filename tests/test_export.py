@@ -90,7 +90,7 @@ def test_warmup_records_are_prediction_logs(tiny_export):
 
 def test_signatures_and_shapes(loaded):
     sigs = loaded.signatures
-    assert set(sigs) == {"serving_default", "detect", "raw", "raw_bytes", "class_names", "predict_nchw"}
+    assert set(sigs) == {"serving_default", "detect", "raw", "raw_bytes", "class_names", "limits", "predict_nchw"}
     out = sigs["serving_default"](images=tf.constant([_jpeg((90, 160), 1), _jpeg((200, 70), 2)]))
     assert set(out) == {"boxes", "scores", "classes", "class_names", "num_detections"}
     assert out["boxes"].shape == (2, 50, 4) and out["class_names"].dtype == tf.string

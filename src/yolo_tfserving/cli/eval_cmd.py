@@ -80,7 +80,7 @@ def eval_command(
     url: Annotated[str | None, typer.Option("--url", help="Served model's REST address, http://host:8501")] = None,
     grpc: Annotated[str | None, typer.Option("--grpc", help="Served model's gRPC address, host:8500")] = None,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="torch, onnxruntime, tf, tf-detect, rest or grpc")
+        str | None, typer.Option("--backend", help="torch, onnxruntime, tf, tf-bf16, tf-detect, rest or grpc")
     ] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="YOLOv5 .pt (torch) or .onnx (onnxruntime)")] = None,
     model_dir: Annotated[
@@ -118,8 +118,9 @@ def eval_command(
     - torch: --weights model.pt
     - onnxruntime: --model-dir DIR (assets.extra/model.onnx) or
       --weights model.onnx
-    - tf, tf-detect: --model-dir DIR, in-process, via the raw signature
-      (NMS here) or the in-graph detect signature
+    - tf, tf-bf16, tf-detect: --model-dir DIR, in-process, via the raw signature
+      (NMS here; tf-bf16 in bfloat16, as serve --mixed_precision=bfloat16) or the
+      in-graph detect signature
     - rest: --url http://host:8501, grpc: --grpc host:8500; --mode
       client (default: NMS here, multi-label) or server (in-graph NMS,
       whose multi-label is fixed at export time)

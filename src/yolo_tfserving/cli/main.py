@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._limits import DEFAULT_MAX_PIXELS
 from ._errors import friendly_errors
 from ._output import Reporter
 
@@ -51,6 +52,13 @@ def export(
     max_det: Annotated[int, typer.Option("--max-det", help="Maximum detections per image")] = 300,
     agnostic: Annotated[bool, typer.Option(help="Class-agnostic NMS")] = False,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="Keep every class above the threshold")] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels",
+            help="Refuse images whose header states more pixels, before decoding them (0: no limit)",
+        ),
+    ] = DEFAULT_MAX_PIXELS,
     nchw_signature: Annotated[
         str, typer.Option(help="The original write-up's NCHW 'input'->'output' signature: none, add or default")
     ] = "add",
@@ -78,6 +86,7 @@ def export(
             max_det=max_det,
             agnostic=agnostic,
             multi_label=multi_label,
+            max_pixels=max_pixels,
             nchw_signature=nchw_signature,
             opset=opset,
             force=force,
@@ -95,6 +104,7 @@ def export(
             ("written to", str(result.version_dir)),
             ("input", f"{result.size_hw[0]}x{result.size_hw[1]}, {len(result.class_names)} classes"),
             ("signatures", ", ".join(result.signatures)),
+            ("max pixels", f"{max_pixels:,}" if max_pixels else "no limit"),
         ]
         rows += [(f"time: {k}", f"{v:.1f} s") for k, v in result.seconds.items()]
         if result.parity:

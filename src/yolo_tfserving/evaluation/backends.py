@@ -35,7 +35,7 @@ from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
 
 log = logging.getLogger("yolo_tfserving.evaluation")
 
-BACKENDS = ("torch", "onnxruntime", "tf", "tf-detect", "rest", "grpc")
+BACKENDS = ("torch", "onnxruntime", "tf", "tf-bf16", "tf-detect", "rest", "grpc")
 DEFAULT_IMGSZ = 640
 
 
@@ -164,26 +164,31 @@ def onnxruntime_backend(onnx_path: Path, *, nms: NMSConfig, imgsz: int | None = 
     return LetterboxBackend("onnxruntime", run, size_hw=info.size_hw, class_names=info.class_names, nms=nms)
 
 
-def tf_raw_backend(version_dir: Path, *, nms: NMSConfig, imgsz: int | None = None) -> LetterboxBackend:
-    """The SavedModel in-process through its ``raw`` signature (NHWC float32 in [0, 1])."""
-    tf = require("tensorflow")
+def tf_raw_backend(
+    version_dir: Path, *, nms: NMSConfig, imgsz: int | None = None, mixed_precision: str = ""
+) -> LetterboxBackend:
+    """The SavedModel in-process through its ``raw`` signature (NHWC float32 in [0, 1]), on the serving
+    runtime (the session ``serve`` runs it in); ``mixed_precision="bfloat16"`` as ``serve
+    --mixed_precision=bfloat16`` runs it (backend ``tf-bf16``)."""
     from ..export.pipeline import read_export_metadata
+    from ..serving.servable import LoadOptions, Servable
 
     meta = read_export_metadata(version_dir)
     size_hw = (int(meta["size_hw"][0]), int(meta["size_hw"][1]))
     _check_imgsz(imgsz, size_hw, str(version_dir))
-    loaded = tf.saved_model.load(str(version_dir))
-    if "raw" not in loaded.signatures:
+    servable = Servable("eval", 1, version_dir, LoadOptions(mixed_precision=mixed_precision))
+    if "raw" not in servable.signatures:
+        servable.close()
         raise InputError(f"{version_dir} has no 'raw' signature; was it exported by yolo-tfserving?")
-    raw_fn = loaded.signatures["raw"]
+    signature = servable.signature("raw")
 
     def run(canvas: NDArray[np.uint8]) -> NDArray[np.float32]:
         x = (canvas.astype(np.float32) / np.float32(255.0))[None]
-        return raw_fn(images=tf.constant(x))["predictions"].numpy()[0]  # type: ignore[no-any-return]
+        return servable.run(signature, {"images": x})["predictions"][0]  # type: ignore[no-any-return]
 
-    holder: list[Any] = [loaded]  # keep the SavedModel alive as long as the backend
+    name = "tf-bf16" if mixed_precision else "tf"
     return LetterboxBackend(
-        "tf", run, size_hw=size_hw, class_names=tuple(meta["class_names"]), nms=nms, closer=holder.clear
+        name, run, size_hw=size_hw, class_names=tuple(meta["class_names"]), nms=nms, closer=servable.close
     )
 
 
@@ -345,15 +350,17 @@ def make_backend(
             "the onnxruntime backend needs an exported model: add --model-dir DIR (its "
             "assets.extra/model.onnx is used) or --weights model.onnx"
         )
-    if name in ("tf", "tf-detect"):
+    if name in ("tf", "tf-bf16", "tf-detect"):
         if model_path is None:
             raise InputError(
                 f"the {name} backend needs the exported SavedModel: add --model-dir DIR (a model or "
                 "version directory written by export)"
             )
         version_dir = _version_dir(model_path)
-        if name == "tf":
-            return tf_raw_backend(version_dir, nms=nms, imgsz=imgsz)
+        if name in ("tf", "tf-bf16"):
+            return tf_raw_backend(
+                version_dir, nms=nms, imgsz=imgsz, mixed_precision="bfloat16" if name == "tf-bf16" else ""
+            )
         return TFDetectBackend(version_dir, nms=nms, imgsz=imgsz)
     if name == "rest":
         if url is None or url.startswith("grpc://"):

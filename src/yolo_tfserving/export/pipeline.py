@@ -13,6 +13,7 @@ from typing import Any
 
 from .._deps import require
 from .._errors import InputError, ParityError
+from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from . import repository
 from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
 
@@ -34,6 +35,7 @@ class ExportOptions:
     max_det: int = 300
     agnostic: bool = False
     multi_label: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS  # images past it are refused before decoding; 0: no limit
     nchw_signature: str = "add"
     opset: int = DEFAULT_OPSET
     force: bool = False
@@ -78,6 +80,7 @@ def export_model(
         raise InputError(f"--imgsz must be a positive multiple of 32, got {options.imgsz}")
     if options.nchw_signature not in ("none", "add", "default"):
         raise InputError(f"--nchw-signature must be none, add or default, got {options.nchw_signature!r}")
+    check_max_pixels(options.max_pixels, "--max-pixels")
     if not weights.is_file():
         raise InputError(f"weights file not found: {weights}")
     seconds: dict[str, float] = {}
@@ -133,6 +136,7 @@ def export_model(
             "max_det": options.max_det,
             "agnostic": options.agnostic,
             "multi_label": options.multi_label,
+            "max_pixels": options.max_pixels,
             "signatures": signatures,
             "source": weights.name,
             "tensorflow_version": require("tensorflow").__version__,
@@ -208,6 +212,7 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
         max_det=options.max_det,
         agnostic=options.agnostic,
         multi_label=options.multi_label,
+        max_pixels=options.max_pixels,
     )
     module = YoloServingModule(network, spec)
     signatures = module.signatures(nchw=options.nchw_signature)

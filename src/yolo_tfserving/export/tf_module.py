@@ -2,7 +2,8 @@
 
 Signatures (see the README's "Signatures" section):
 
-- ``serving_default``: ``images`` (DT_STRING [N], encoded JPEG/PNG of any size) ->
+- ``serving_default``: ``images`` (DT_STRING [N], encoded JPEG/PNG/GIF/BMP of up to
+  ``max_pixels`` pixels, INVALID_ARGUMENT past it; a GIF's first frame) ->
   ``boxes`` [N, max_det, 4] xyxy in source pixels, ``scores``, ``classes``,
   ``class_names``, ``num_detections``; thresholds are the export-time defaults.
 - ``detect``: the same, plus per-image ``conf_threshold``, ``iou_threshold`` (float [N]) and
@@ -13,6 +14,10 @@ Signatures (see the README's "Signatures" section):
   TensorProto. The client-side pipeline's compact REST form: b64 of 1.2 MB in instead of ~10 MB
   of JSON floats (lossless: the canvas is 8-bit), b64 of 8.6 MB out instead of ~25 MB of JSON.
 - ``class_names``: ``class_ids`` int32 [N] -> ``class_names`` [N] (the names inside the model).
+- ``limits``: ``names`` DT_STRING [N] -> ``values`` int64 [N]: the export-time limits by name
+  (``max_pixels``: the image pixel limit, 0 for none; ``max_det``), -1 for an unknown name. How
+  a client learns them (TF Serving's metadata carries signatures only, and a signature without
+  inputs cannot be called over REST).
 - ``predict_nchw`` (optional): ``input`` float32 NCHW [N, 3, H, W] -> ``output``: the
   original write-up's contract.
 """
@@ -24,9 +29,11 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from .._limits import DEFAULT_MAX_PIXELS
 from . import tf_ops
 
 NCHW_SIGNATURE = "predict_nchw"
+LIMITS_SIGNATURE = "limits"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class ServingSpec:
     max_det: int = 300
     agnostic: bool = False
     multi_label: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def limits(self) -> dict[str, int]:
+        """What the ``limits`` signature answers."""
+        return {"max_pixels": self.max_pixels, "max_det": self.max_det}
 
 
 class YoloServingModule(tf.Module):
@@ -71,6 +83,7 @@ class YoloServingModule(tf.Module):
         self.class_names_fn = tf.function(
             self._class_names, input_signature=[tf.TensorSpec([None], tf.int32, name="class_ids")]
         )
+        self.limits_fn = tf.function(self._limits, input_signature=[tf.TensorSpec([None], tf.string, name="names")])
         self.predict_nchw = tf.function(
             self._predict_nchw, input_signature=[tf.TensorSpec([None, 3, h, w], tf.float32, name="input")]
         )
@@ -95,6 +108,14 @@ class YoloServingModule(tf.Module):
 
     def _class_names(self, class_ids: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"class_names": tf.gather(self.class_names, class_ids)}
+
+    def _limits(self, names: tf.Tensor) -> dict[str, tf.Tensor]:
+        limits = self.spec.limits()
+        keys = tf.constant(list(limits), tf.string)
+        values = tf.constant(list(limits.values()), tf.int64)
+        hits = tf.equal(names[:, None], keys[None, :])  # [N, K]: at most one hit per row
+        found = tf.reduce_sum(tf.where(hits, values[None, :], tf.zeros_like(values)[None, :]), axis=1)
+        return {"values": tf.where(tf.reduce_any(hits, axis=1), found, tf.constant(-1, tf.int64))}
 
     def _predict_nchw(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the contract's name
         return {"output": self._network(tf.transpose(input, [0, 2, 3, 1]))}
@@ -132,7 +153,7 @@ class YoloServingModule(tf.Module):
     def _run(self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor) -> dict[str, tf.Tensor]:
         size_hw = self.spec.size_hw
         canvases, source_hw = tf.map_fn(
-            lambda b: tf_ops.letterbox(tf_ops.decode_rgb(b), size_hw),
+            lambda b: tf_ops.letterbox(tf_ops.decode_rgb(b, self.spec.max_pixels), size_hw),
             images,
             fn_output_signature=(tf.TensorSpec([*size_hw, 3], tf.float32), tf.TensorSpec([2], tf.int32)),
             parallel_iterations=4,
@@ -181,6 +202,7 @@ class YoloServingModule(tf.Module):
             "raw": self.raw.get_concrete_function(),
             "raw_bytes": self.raw_bytes.get_concrete_function(),
             "class_names": self.class_names_fn.get_concrete_function(),
+            LIMITS_SIGNATURE: self.limits_fn.get_concrete_function(),
         }
         if nchw == "add":
             sigs[NCHW_SIGNATURE] = self.predict_nchw.get_concrete_function()

@@ -12,18 +12,30 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from .._limits import DEFAULT_MAX_PIXELS
 from ..ops.letterbox import PAD_VALUE
 from ..ops.nms import CLASS_OFFSET
+from . import tf_gif, tf_images
 
 
-def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
-    """Encoded JPEG/PNG/GIF/BMP bytes -> HxWx3 uint8 RGB."""
+def decode_rgb(encoded: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+    """Encoded JPEG/PNG/GIF/BMP bytes -> HxWx3 uint8 RGB (a GIF's first frame).
+
+    An image whose header states more than ``max_pixels`` pixels (0: no limit) is refused with
+    INVALID_ARGUMENT before it is decoded (see :mod:`.tf_images`).
+    """
+    if max_pixels > 0:
+        encoded = tf_images.refuse_past_limit(encoded, tf_images.header_size(encoded), max_pixels, "the image")
 
     def jpeg() -> tf.Tensor:
         return tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
 
+    def gif() -> tf.Tensor:
+        return tf_gif.first_gif_frame(encoded, max_pixels)
+
     def other() -> tf.Tensor:
-        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+        data = tf.cond(tf_images.is_gif(encoded), gif, lambda: encoded)
+        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
         return tf.ensure_shape(image, [None, None, 3])
 
     return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
