@@ -621,7 +621,9 @@ def test_without_a_recorded_version_the_installed_tensorflow_decides(
 
     monkeypatch.setattr(importlib.metadata, "version", fake_version)
     (path, _) = deploy("k8s", repo, out=tmp_path / "out")
-    assert 'image: "tensorflow/serving:2.17.1"' in path.read_text()
+    deployment = by_kind(load_docs(path))["Deployment"]
+    images = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    assert images == {"tensorflow/serving:2.17.1"}
 
     def not_installed(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)

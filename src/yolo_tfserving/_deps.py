@@ -16,6 +16,8 @@ _EXTRA_OF = {
     "tensorflow": "serve",
     "grpc": "grpc",
     "tensorflow_serving": "serve",
+    "yaml": "deploy",
+    "packaging": "deploy",
 }
 
 

@@ -145,7 +145,15 @@ def export_model(
         if options.warmup:
             from .warmup import write_warmup_records
 
-            write_warmup_records(staging / repository.WARMUP_FILE, model_name=repo.name, size_hw=info.size_hw)
+            write_warmup_records(
+                staging / repository.WARMUP_FILE,
+                model_name=repo.name,
+                version_dir=staging,
+                size_hw=info.size_hw,
+                conf_threshold=options.conf_threshold,
+                iou_threshold=options.iou_threshold,
+                max_det=options.max_det,
+            )
         seconds["save"] = time.perf_counter() - started - sum(seconds.values())
 
         parity_json = None
