@@ -79,7 +79,7 @@ def test_config_files_parse_as_tf_serving_protos(tiny_export):
     assert batching.max_batch_size.value == 8 and batching.num_batch_threads.value == 2
 
 
-def test_warmup_records_are_prediction_logs(tiny_export):
+def test_warmup_records_are_prediction_logs(tiny_export, loaded):
     from tensorflow_serving.apis import prediction_log_pb2
 
     path = tiny_export[1].version_dir / "assets.extra" / "tf_serving_warmup_requests"

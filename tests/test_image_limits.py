@@ -1,12 +1,14 @@
-"""Image bombs (issue 10): refused from the header before decoding, in the graph; a GIF decoded up
-to its first frame only."""
+"""Image bombs (issue 10): refused from the header before decoding, in the graph and in the client;
+a GIF decoded up to its first frame only."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,11 @@ import psutil
 import pytest
 from PIL import Image
 
+from helpers import running_server
 from image_bombs import BLUE, RED, bmp_header, gif_frames, jpeg_bomb, png_bomb
-from yolo_tfserving import InputError
+from yolo_tfserving import AsyncClient, Client, ImageError, ImageTooLargeError, InputError, RequestError
 from yolo_tfserving._limits import DEFAULT_MAX_PIXELS
+from yolo_tfserving.client.images import prepare
 
 tf = pytest.importorskip("tensorflow")
 
@@ -280,3 +284,128 @@ def test_cli_export_has_max_pixels() -> None:
 
     result = CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--max-pixels" in result.output
+
+
+# -- the client ------------------------------------------------------------------------------------
+def test_client_prepare_refuses_from_the_header() -> None:
+    for bomb, size in ((jpeg_bomb(13000, 13000), "13000x13000"), (png_bomb(23000, 23000), "23000x23000")):
+        growth, result = _peak_rss_growth(lambda b=bomb: prepare(b))
+        assert isinstance(result, ImageTooLargeError), result
+        assert f"image bytes is {size}" in str(result) and f"limit of {DEFAULT_MAX_PIXELS} pixels" in str(result)
+        assert "--max-pixels" in str(result) and "max_pixels=" in str(result)
+        assert growth < 200
+    small = _encode(_photo(80, 100), "PNG")
+    assert prepare(small, max_pixels=8000).size_hw == (80, 100)
+    for item in (small, Image.open(io.BytesIO(small)), _photo(80, 100)):
+        with pytest.raises(ImageTooLargeError, match="100x80"):
+            prepare(item, max_pixels=7999)
+
+
+def test_client_turns_pillows_bomb_refusal_into_the_same_error() -> None:
+    # no limit of ours, but 529 MP is past twice Pillow's MAX_IMAGE_PIXELS: Image.open refuses it
+    with pytest.raises(ImageTooLargeError, match="decompression bomb") as refused:
+        prepare(png_bomb(23000, 23000), max_pixels=0)
+    assert isinstance(refused.value, ImageError) and "MAX_IMAGE_PIXELS" in str(refused.value)
+    assert "23000x23000 (529000000 pixels)" in str(refused.value)
+
+
+def test_client_refuses_before_pillow_warns() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning (from 89.5 MP) would fail this
+        with pytest.raises(ImageTooLargeError, match="13000x13000"):
+            prepare(jpeg_bomb(13000, 13000))
+
+
+@pytest.fixture(scope="module")
+def served(exported: Path) -> Iterator[Any]:
+    with running_server(model_name="yolov5", model_base_path=str(exported / "yolov5")) as server:
+        yield server
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_learns_the_models_limit(served: Any, protocol: str) -> None:
+    url = f"http://127.0.0.1:{served.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{served.grpc_port}"
+    between = _flat_jpeg(2500, 2100)  # 5.25 MP: past the model's limit, under the default
+    with Client(url) as client:
+        assert client.max_pixels == DEFAULT_MAX_PIXELS  # nothing asked yet
+        with pytest.raises(RequestError) as refused:  # so the model refuses it: 400 / INVALID_ARGUMENT
+            client.detect(between)
+        assert refused.value.status in (400, "INVALID_ARGUMENT")
+        assert "2500x2100" in str(refused.value) and "--max-pixels" in str(refused.value)
+        assert client.model_facts().max_pixels == MODEL_LIMIT
+        with pytest.raises(ImageTooLargeError, match=f"2500x2100 .* limit of {MODEL_LIMIT} pixels"):
+            client.detect(between)  # now refused here, before it is sent
+        assert client.detect(_photo(48, 80)).image_size_hw == (48, 80)
+    with Client(url) as client:  # a bomb past the default: the client asks the model, then refuses it
+        with pytest.raises(ImageTooLargeError, match=f"13000x13000 .* limit of {MODEL_LIMIT} pixels"):
+            client.detect(jpeg_bomb(13000, 13000))
+        assert client.max_pixels == MODEL_LIMIT
+
+
+def _fake_limits_reply(client: Any, limit: int) -> list[str]:
+    """Answer the client's calls in-process: a model whose `limits` signature says ``limit``."""
+    calls: list[str] = []
+    metadata = {
+        "metadata": {
+            "signature_def": {
+                "signature_def": {
+                    "raw": {
+                        "inputs": {"images": {"tensor_shape": {"dim": [{"size": -1}, {"size": 64}, {"size": 64}]}}},
+                        "outputs": {"predictions": {"tensor_shape": {"dim": [{}, {}, {"size": 8}]}}},
+                    },
+                    "limits": {},
+                }
+            }
+        }
+    }
+
+    def perform(call: Any) -> Any:
+        name = getattr(call, "signature", "metadata")
+        calls.append(name)
+        if name == "metadata":
+            return metadata
+        if name == "class_names":
+            return {"class_names": np.asarray([b"a", b"b", b"c"], dtype=object)}
+        assert name == "limits" and call.inputs["names"].tolist() == [b"max_pixels"]
+        return {"values": np.asarray([limit], np.int64)}
+
+    client._perform = perform
+    return calls
+
+
+def test_client_plan_raises_to_a_higher_model_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("yolo_tfserving.client.client.DEFAULT_MAX_PIXELS", 1000)
+    image = _encode(_photo(40, 40), "PNG")  # 1600 pixels: past this default
+    with Client("http://127.0.0.1:9") as client:
+        calls = _fake_limits_reply(client, 5000)
+        assert client.prepare(image).size_hw == (40, 40)
+        assert calls == ["metadata", "class_names", "limits"] and client.max_pixels == 5000
+        client.prepare(image)
+        assert len(calls) == 3  # learned once
+    with Client("http://127.0.0.1:9", max_pixels=1200) as client:  # the client's own limit wins; nothing asked
+        calls = _fake_limits_reply(client, 5000)
+        with pytest.raises(ImageTooLargeError, match="limit of 1200 pixels"):
+            client.prepare(image)
+        assert calls == []
+    with pytest.raises(InputError, match="max_pixels"):
+        Client("http://127.0.0.1:9", max_pixels=-5)
+
+
+def test_async_client_learns_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("yolo_tfserving.client.client.DEFAULT_MAX_PIXELS", 1000)
+    image = _encode(_photo(40, 40), "PNG")
+
+    async def main() -> tuple[int, int]:
+        async with AsyncClient("http://127.0.0.1:9") as client:
+            calls = _fake_limits_reply(client, 1500)
+            sync_perform = client._perform
+
+            async def perform(call: Any) -> Any:
+                return sync_perform(call)
+
+            client._perform = perform
+            with pytest.raises(ImageTooLargeError, match="limit of 1500 pixels"):
+                await client.prepare(image)
+            return len(calls), client.max_pixels
+
+    assert asyncio.run(main()) == (3, 1500)

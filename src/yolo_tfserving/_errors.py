@@ -11,6 +11,7 @@ into our code, so callers catch one family::
     │   │   └── UnsafeCheckpointError   the pickle names a global outside the allowlist
     │   ├── ModelFileError          a corrupt or unsupported ONNX / SavedModel
     │   └── ImageError              an image that cannot be decoded
+    │       └── ImageTooLargeError  more pixels than the limit (refused before decoding)
     ├── ExportError                 conversion failed
     │   ├── OutputExistsError       target version exists (use --force)
     │   └── ParityError             the exported model disagrees with PyTorch
@@ -54,6 +55,15 @@ class ModelFileError(InputError):
 
 class ImageError(InputError):
     """An image could not be read or decoded."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the limit; it was refused before being decoded."""
+
+    def __init__(self, message: str, *, pixels: int | None, limit: int) -> None:
+        super().__init__(message)
+        self.pixels = pixels
+        self.limit = limit
 
 
 class ExportError(YoloTFServingError, RuntimeError):

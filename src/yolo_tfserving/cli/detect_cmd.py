@@ -40,7 +40,6 @@ def detect_command(
     with friendly_errors(reporter.error):
         from .._errors import ImageError, InputError
         from ..client import Client
-        from ..client.images import prepare
         from ..client.inputs import expand_image_paths
 
         if fmt not in ("json", "jsonl", "coco"):
@@ -77,7 +76,7 @@ def detect_command(
                 prepared = []
                 for path in chunk:
                     try:
-                        prepared.append((path, prepare(path)))
+                        prepared.append((path, client.prepare(path)))
                     except ImageError as exc:
                         failed += 1
                         reporter.error(f"warning: skipped {path}: {exc}")

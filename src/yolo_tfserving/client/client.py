@@ -12,6 +12,10 @@ Both clients run the same plans (``_ClientBase._facts_steps``, ``_detect_steps``
 that yield each server call they need (``_Metadata`` or ``_Predict``) and are sent its reply, so
 every decision, request and parse lives once; ``Client`` performs the calls blocking,
 ``AsyncClient`` awaits them.
+
+Images past the pixel limit are refused before they are decoded or sent: the limit is
+``max_pixels`` when given, else the model's (its ``limits`` signature, asked the first time an
+image is past the default), else the default (40 MP, as ``export --max-pixels``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._errors import InputError, RequestError
+from .._errors import ImageTooLargeError, InputError, RequestError
+from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
 from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, ModelTarget, RestTransport
 from .detections import Detections
@@ -30,6 +35,7 @@ from .images import ImageInput, PreparedImage, prepare
 
 MODES = ("server", "client")
 PROTOCOLS = ("rest", "grpc")
+LIMITS_SIGNATURE = "limits"  # the export's limits by name (export/tf_module.py)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class ModelFacts:
 
     size_hw: tuple[int, int]
     class_names: tuple[str, ...]
+    max_pixels: int | None = None  # the model's image pixel limit (0: none); None: the export does not say
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,10 @@ class _Core:
         out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
         return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
 
+    @staticmethod
+    def has_limits(metadata: dict[str, Any]) -> bool:
+        return LIMITS_SIGNATURE in metadata["metadata"]["signature_def"]["signature_def"]
+
 
 def _nms_config(
     conf_threshold: float,
@@ -195,6 +206,7 @@ class _ClientBase:
         classes: Sequence[int] | None = None,
         agnostic: bool = False,
         multi_label: bool = False,
+        max_pixels: int | None = None,
     ) -> None:
         proto, address = _split_url(url, protocol)
         if proto not in PROTOCOLS:
@@ -204,10 +216,21 @@ class _ClientBase:
         self.protocol = proto
         self._address = address
         self._timeout_s = timeout_s
+        self._max_pixels = None if max_pixels is None else check_max_pixels(max_pixels)
 
     @property
     def mode(self) -> str:
         return self._core.mode
+
+    @property
+    def max_pixels(self) -> int:
+        """The pixel limit images are checked against (0: none): the client's, else the model's once known."""
+        if self._max_pixels is not None:
+            return self._max_pixels
+        facts = self._core.facts
+        if facts is not None and facts.max_pixels is not None:
+            return facts.max_pixels
+        return DEFAULT_MAX_PIXELS
 
     def _raw_request(self, canvases: np.ndarray) -> tuple[str, dict[str, np.ndarray], str]:
         """Client mode's model call: REST sends 8-bit canvases as bytes, gRPC float32 tensor_content."""
@@ -228,15 +251,23 @@ class _ClientBase:
 
         return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
 
-    def _begin(
-        self,
-        images: Sequence[ImageInput],
-        conf_threshold: float | None,
-        iou_threshold: float | None,
-        max_det: int | None,
-    ) -> tuple[NMSConfig, list[PreparedImage]]:
-        """Thresholds for this call and the decoded images (both clients' first step)."""
-        return self._core.config(conf_threshold, iou_threshold, max_det), [prepare(im) for im in images]
+    def _prepare_steps(self, images: Sequence[ImageInput]) -> _Steps[list[PreparedImage]]:
+        """Plan: the decoded images, each checked against the pixel limit from its header first.
+
+        An image past the default limit, while the model's own limit is unknown, makes the plan
+        ask the model (``_facts_steps``) and check again against what it says.
+        """
+        try:
+            return [prepare(im, max_pixels=self.max_pixels) for im in images]
+        except ImageTooLargeError as exc:
+            if self._max_pixels is not None or self._core.facts is not None or exc.pixels is None:
+                raise
+            refused = exc
+        try:
+            yield from self._facts_steps()
+        except RequestError:
+            raise refused from None
+        return [prepare(im, max_pixels=self.max_pixels) for im in images]
 
     def _client_mode_request(
         self, prepared: Sequence[PreparedImage]
@@ -251,18 +282,23 @@ class _ClientBase:
     ) -> list[Detections]:
         return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
 
-    def _facts_from(self, size_hw: tuple[int, int], names: dict[str, np.ndarray]) -> ModelFacts:
-        self._core.facts = ModelFacts(size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]))
-        return self._core.facts
-
     def _facts_steps(self) -> _Steps[ModelFacts]:
-        """Plan: the model's input size and class names, read once from the server, then cached."""
+        """Plan: the model's input size, class names and pixel limit, read once from the server, then cached."""
         core = self._core
         if core.facts is not None:
             return core.facts
-        size_hw, nc = core.facts_from_metadata((yield _Metadata()))
-        request = {"class_ids": np.arange(nc, dtype=np.int32)}
-        return self._facts_from(size_hw, (yield _Predict("class_names", request, "class_names")))
+        metadata = yield _Metadata()
+        size_hw, nc = core.facts_from_metadata(metadata)
+        names = yield _Predict("class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, "class_names")
+        max_pixels = None
+        if core.has_limits(metadata):  # exports before the limit have no `limits` signature
+            limits = yield _Predict(LIMITS_SIGNATURE, {"names": np.asarray([b"max_pixels"], dtype=object)}, "values")
+            value = int(np.asarray(limits["values"]).reshape(-1)[0])
+            max_pixels = value if value >= 0 else None
+        core.facts = ModelFacts(
+            size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]), max_pixels=max_pixels
+        )
+        return core.facts
 
     def _detect_steps(
         self,
@@ -275,7 +311,8 @@ class _ClientBase:
         if not images:
             return []
         core = self._core
-        cfg, prepared = self._begin(images, conf_threshold, iou_threshold, max_det)
+        cfg = core.config(conf_threshold, iou_threshold, max_det)
+        prepared = yield from self._prepare_steps(images)
         if core.mode == "server":
             signature, inputs = core.server_request(prepared, cfg)
             return core.server_response((yield _Predict(signature, inputs)), prepared, cfg)
@@ -315,8 +352,12 @@ class Client(_ClientBase):
         return self.transport.metadata(self._core.target)
 
     def model_facts(self) -> ModelFacts:
-        """The model's input size and class names (read once from the server, then cached)."""
+        """The model's input size, class names and pixel limit (read once from the server, then cached)."""
         return self._run(self._facts_steps())
+
+    def prepare(self, image: ImageInput) -> PreparedImage:
+        """``image`` decoded as ``detect`` decodes it (checked against :attr:`max_pixels` first)."""
+        return self._run(self._prepare_steps([image]))[0]
 
     def detect(
         self,
@@ -389,8 +430,12 @@ class AsyncClient(_ClientBase):
         return await self.transport.ametadata(self._core.target)
 
     async def model_facts(self) -> ModelFacts:
-        """The model's input size and class names (read once from the server, then cached)."""
+        """The model's input size, class names and pixel limit (read once from the server, then cached)."""
         return await self._run(self._facts_steps())
+
+    async def prepare(self, image: ImageInput) -> PreparedImage:
+        """``image`` decoded as ``detect`` decodes it (checked against :attr:`max_pixels` first)."""
+        return (await self._run(self._prepare_steps([image])))[0]
 
     async def detect(
         self,

@@ -3,6 +3,11 @@
 For the ``server`` mode the model decodes the bytes itself, so we send the original file
 bytes when they are already upright JPEG/PNG; anything else (an array, a rotated EXIF image,
 another format) is encoded once as PNG, losslessly, so both modes see the same pixels.
+
+An image of more than ``max_pixels`` pixels (the model's limit, see ``export --max-pixels``) is
+refused with :class:`ImageTooLargeError` from its header, before Pillow decodes it (and before
+Pillow's own bomb check warns); Pillow's refusal past twice ``PIL.Image.MAX_IMAGE_PIXELS``, when
+our limit is higher, becomes the same error.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._errors import ImageError
+from .._errors import ImageError, ImageTooLargeError
+from .._limits import DEFAULT_MAX_PIXELS, LIMIT_TEMPLATE, over_limit_message
 
 ImageInput = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
 
@@ -32,14 +38,18 @@ class PreparedImage:
         return int(self.rgb.shape[0]), int(self.rgb.shape[1])
 
 
-def prepare(image: ImageInput) -> PreparedImage:
+def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+    """Decode ``image`` upright to RGB (refused past ``max_pixels`` pixels, 0: no limit)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(image, PreparedImage):
         return image
     if isinstance(image, np.ndarray):
+        if image.ndim >= 2:
+            check_pixels("the image array", int(image.shape[1]), int(image.shape[0]), max_pixels)
         return _from_array(image)
     if isinstance(image, Image.Image):
+        check_pixels("the image", *image.size, max_pixels)
         return _from_array(np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
     if isinstance(image, (str, Path)):
         path = Path(image)
@@ -55,17 +65,63 @@ def prepare(image: ImageInput) -> PreparedImage:
         raise ImageError(
             f"unsupported image type {type(image).__name__}: pass a path, bytes, an HWC RGB array or a PIL image"
         )
+    size = header_size(data)
+    if size is not None:
+        check_pixels(label, *size, max_pixels)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
+            check_pixels(label, *im.size, max_pixels)
             fmt = im.format
             orientation = im.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(im) if orientation != 1 else im
             rgb = np.asarray(upright.convert("RGB"))
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:  # within our limit, past twice Pillow's: Image.open refuses it
+        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        what = LIMIT_TEMPLATE.format(label, *size, size[0] * size[1], pillow_limit) if size else f"{label} ({exc})"
+        raise ImageTooLargeError(
+            f"{what}: Pillow refuses it as a decompression bomb (its limit is twice PIL.Image.MAX_IMAGE_PIXELS)",
+            pixels=size[0] * size[1] if size else None,
+            limit=pillow_limit,
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"cannot decode {label}: not a readable image ({exc})") from exc
     if fmt in ("JPEG", "PNG") and orientation == 1:
         return PreparedImage(rgb=rgb, encoded=data)
     return PreparedImage(rgb=rgb, encoded=encode_png(rgb))
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the header states them, read by Pillow's format plugins (None: no plugin reads it).
+
+    ``Image.open`` does the same and then applies Pillow's own decompression-bomb check, which
+    warns past ``MAX_IMAGE_PIXELS`` and refuses past twice that before our limit could be checked.
+    Nothing is decoded here (a plugin's ``_open`` reads headers only).
+    """
+    from PIL import Image
+
+    Image.init()
+    prefix = data[:16]
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        try:
+            accepted = accept is None or accept(prefix)
+            if not accepted or isinstance(accepted, str):  # a str: "would be this format, but cannot"
+                continue
+            with factory(io.BytesIO(data), "") as im:
+                return int(im.size[0]), int(im.size[1])
+        except Exception:  # not this format after all: the next one, or Image.open's own error
+            continue
+    return None
+
+
+def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:
+    """ImageTooLargeError when ``width x height`` is past ``max_pixels`` (0: no limit)."""
+    if max_pixels and width * height > max_pixels:
+        raise ImageTooLargeError(
+            over_limit_message(label, width, height, max_pixels), pixels=width * height, limit=max_pixels
+        )
 
 
 def _from_array(array: np.ndarray) -> PreparedImage:
