@@ -21,6 +21,7 @@ SECTIONS = [
     ("Served vs in-process, batching (issue 3)", "serve_transport", {"repeats": 30, "seconds": 10.0}),
     ("Request formats and transports (issue 4)", "client_payload", {"repeats": 20}),
     ("COCO mAP through every backend (issue 5)", "eval_backends", {}),
+    ("Image bombs (issue 10)", "image_bombs", {}),
 ]
 
 
