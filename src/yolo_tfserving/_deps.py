@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from ._errors import MissingDependencyError
@@ -23,8 +22,10 @@ _EXTRA_OF = {
 
 def require(module: str) -> ModuleType:
     """``importlib.import_module`` that names the extra to install when it fails."""
+    from ._frameworks import quiet_import
+
     try:
-        return importlib.import_module(module)
+        return quiet_import(module)
     except ImportError as exc:
         root = module.split(".")[0]
         if exc.name is not None and exc.name.split(".")[0] != root:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from .._frameworks import configure as configure_frameworks
+from .._frameworks import preload_tensorflow
 from ._errors import friendly_errors
 from ._output import Reporter
-
-
-def _quiet_frameworks() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
 class _StderrHandler(logging.Handler):
@@ -132,7 +128,8 @@ def eval_command(
     default: the exported size, else 640). Scores are COCOeval's
     (maxDets 100), so they may differ slightly from val.py's own mAP.
     """
-    _quiet_frameworks()
+    configure_frameworks()
+    preload_tensorflow()
     _log_to_stderr()
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):

@@ -5,13 +5,14 @@ Data goes to stdout (a table, or JSON with ``--json``); logs and progress go to 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from .._frameworks import configure as configure_frameworks
+from .._frameworks import preload_tensorflow
 from .._limits import DEFAULT_MAX_PIXELS
 from ._errors import friendly_errors
 from ._output import Reporter
@@ -27,10 +28,15 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
-def _quiet_frameworks() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show TensorFlow's and absl's own log lines (quiet by default).")
+    ] = False,
+) -> None:
+    """Take a YOLOv5 PyTorch model to TensorFlow Serving and get correct detections back."""
+    if verbose:
+        configure_frameworks(verbose_output=True)
 
 
 def _image_list(images: list[Path] | None) -> list[Path]:
@@ -71,7 +77,8 @@ def export(
     json_output: JsonFlag = False,
 ) -> None:
     """Export a YOLOv5 model into a TF Serving model repository, verified against PyTorch."""
-    _quiet_frameworks()
+    configure_frameworks()
+    preload_tensorflow()
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
         from ..export.pipeline import ExportOptions, export_model
@@ -93,7 +100,9 @@ def export(
             verify=verify,
             verify_images=_image_list(verify_images)[:16],
         )
-        with reporter.steps("export") as step:
+        from ..export.interrupt import exit_on_interrupt
+
+        with exit_on_interrupt(), reporter.steps("export") as step:
             result = export_model(weights, out, options=options, progress=step)
         data = result.to_json()
         if json_output:
@@ -130,7 +139,8 @@ def verify_cmd(
     json_output: JsonFlag = False,
 ) -> None:
     """Compare PyTorch (or, without --weights, ONNX Runtime) with the SavedModel's signatures on the same images."""
-    _quiet_frameworks()
+    configure_frameworks()
+    preload_tensorflow()
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
         from ..export.parity import ParityOptions, verify_parity

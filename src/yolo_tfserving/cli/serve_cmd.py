@@ -32,9 +32,10 @@ def serve(ctx: typer.Context) -> None:
 
         print(usage(), end="")
         return
-    import os
+    from .._frameworks import configure, preload_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO chatter off; our log stays
+    configure()  # TensorFlow's own chatter off (--verbose shows it); our log stays
+    preload_tensorflow()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     with friendly_errors():
         from ..serving.options import parse_flags

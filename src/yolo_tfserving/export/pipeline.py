@@ -14,7 +14,7 @@ from typing import Any
 from .._deps import require
 from .._errors import InputError, ParityError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
-from . import repository
+from . import interrupt, repository
 from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
 
 Progress = Callable[[str], None]
@@ -89,6 +89,8 @@ def export_model(
     with (
         tempfile.TemporaryDirectory(prefix="yolo-tfserving-export-") as scratch_dir,
         repository.staged_version(repo, options.version, force=options.force) as staging,
+        interrupt.remove_on_interrupt(Path(scratch_dir)),
+        interrupt.remove_on_interrupt(staging),
     ):
         scratch = Path(scratch_dir)
         onnx_path = scratch / "model.onnx"
