@@ -178,7 +178,8 @@ def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
         (
             "serving_default detections",
             f"{d['matched']} matched, {d['missing']} missing, {d['extra']} extra, "
-            f"{d['excused_near_threshold']} near threshold; min IoU {d['min_iou']:.4f}, "
+            f"{d['excused_near_threshold']} near threshold, {d.get('excused_near_tie', 0)} near-tie; "
+            f"min IoU {d['min_iou']:.4f}, "
             f"max score diff {d['max_score_diff']:.2e}",
         )
     )

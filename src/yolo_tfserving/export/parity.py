@@ -8,7 +8,11 @@ the scaled maxima are reported. Detections from the in-graph
 ``serving_default`` are matched 1:1 against a reference pipeline with YOLOv5's semantics
 (our numpy letterbox -> PyTorch -> our numpy NMS -> scale back): same class and IoU >= a
 floor. A detection whose score is within ``score_margin`` of the confidence threshold may
-be missing on one side (float noise decides which side of the threshold it falls).
+be missing on one side (float noise decides which side of the threshold it falls). A detection
+whose absence on one side is an NMS near-tie (two overlapping boxes scored within the raw
+tolerance, or an IoU within ``nms_iou_margin`` of the NMS threshold: see :mod:`.parity_ties`) is
+reported as a near-tie, not a failure; a box that moved, vanished or changed its score past the
+tolerance fails.
 
 Without PyTorch weights (an export from a YOLOv5 ``.onnx``), the ONNX file under ONNX
 Runtime is the reference instead; the report says which one it used.
@@ -28,6 +32,7 @@ from numpy.typing import NDArray
 from .._deps import require
 from .._errors import InputError
 from ..ops import NMSConfig, box_iou, letterbox, non_max_suppression, unletterbox_xyxy
+from .parity_ties import Detections, NMSInputs, TieCheck
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class ParityOptions:
     raw_tolerance: float = 1e-3
     iou_floor: float = 0.98
     score_margin: float = 0.01
+    nms_iou_margin: float = 1e-3  # an IoU this close to the NMS threshold is a near-tie
     max_images: int | None = None
 
 
@@ -44,6 +50,7 @@ class DetectionMatch:
     missing: int = 0  # in the reference, not in the candidate
     extra: int = 0  # in the candidate, not in the reference
     excused: int = 0  # unmatched but within score_margin of the threshold
+    near_tie: int = 0  # unmatched, explained by an NMS near-tie (see parity_ties)
     min_iou: float = 1.0
     max_score_diff: float = 0.0
 
@@ -52,6 +59,7 @@ class DetectionMatch:
         self.missing += other.missing
         self.extra += other.extra
         self.excused += other.excused
+        self.near_tie += other.near_tie
         self.min_iou = min(self.min_iou, other.min_iou)
         self.max_score_diff = max(self.max_score_diff, other.max_score_diff)
 
@@ -68,6 +76,7 @@ class ParityReport:
     detections: DetectionMatch
     options: ParityOptions
     per_image_failures: list[str] = field(default_factory=list)
+    per_image_near_ties: list[str] = field(default_factory=list)
     reference: str = "pytorch"  # "onnxruntime" when only the ONNX file is known (a .onnx export)
 
     @property
@@ -89,11 +98,13 @@ class ParityReport:
                 "missing": d.missing,
                 "extra": d.extra,
                 "excused_near_threshold": d.excused,
+                "excused_near_tie": d.near_tie,
                 "min_iou": d.min_iou,
                 "max_score_diff": d.max_score_diff,
                 "iou_floor": self.options.iou_floor,
             },
             "failures": self.per_image_failures[:20],
+            "near_ties": self.per_image_near_ties[:20],
         }
 
     def summary(self) -> str:
@@ -104,7 +115,8 @@ class ParityReport:
         ]
         d = self.detections
         lines.append(
-            f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, {d.excused} excused; "
+            f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, "
+            f"{d.excused} near threshold, {d.near_tie} near-tie; "
             f"min IoU {d.min_iou:.4f}, max score diff {d.max_score_diff:.4f}"
         )
         lines.extend(self.per_image_failures[:5])
@@ -112,14 +124,16 @@ class ParityReport:
 
 
 def match_detections(
-    ref: tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.integer]],
-    cand: tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.integer]],
+    ref: Detections,
+    cand: Detections,
     *,
     conf_threshold: float,
     iou_floor: float,
     score_margin: float,
+    ties: TieCheck | None = None,
 ) -> DetectionMatch:
-    """Greedy 1:1 matching by class and IoU, highest reference score first."""
+    """Greedy 1:1 matching by class and IoU, highest reference score first; an unmatched detection is
+    excused near the threshold, a near-tie when ``ties`` explains it, else missing or extra."""
     rb, rs, rc = ref
     cb, cs, cc = cand
     result = DetectionMatch()
@@ -139,11 +153,15 @@ def match_detections(
                 continue
         if rs[i] - conf_threshold <= score_margin:
             result.excused += 1
+        elif ties is not None and ties.explains(rb[i], int(rc[i]), absent_from="candidate", kept=cand, floor=iou_floor):
+            result.near_tie += 1
         else:
             result.missing += 1
     for j in np.where(~used)[0]:
         if cs[j] - conf_threshold <= score_margin:
             result.excused += 1
+        elif ties is not None and ties.explains(cb[j], int(cc[j]), absent_from="reference", kept=ref, floor=iou_floor):
+            result.near_tie += 1
         else:
             result.extra += 1
     return result
@@ -212,6 +230,7 @@ def verify_parity(
 
     total = DetectionMatch()
     failures: list[str] = []
+    near_ties: list[str] = []
     for label, data, rgb in samples:
         canvas, plan = letterbox(rgb, size_hw)
         x = (canvas.astype(np.float32) / 255.0)[None]
@@ -232,11 +251,21 @@ def verify_parity(
         out = detect_fn(images=tf.constant([data]))
         n = int(out["num_detections"].numpy()[0])
         cand = (out["boxes"].numpy()[0, :n], out["scores"].numpy()[0, :n], out["classes"].numpy()[0, :n])
+        ties = TieCheck(
+            reference=NMSInputs.from_raw(ref_raw[0], nms_config, plan),
+            candidate=NMSInputs.from_raw(tf_raw[0], nms_config, plan),
+            iou_threshold=nms_config.iou_threshold,
+            score_tolerance=options.raw_tolerance,
+            iou_margin=options.nms_iou_margin,
+            agnostic=nms_config.agnostic,
+        )
         match = match_detections(
-            ref, cand, conf_threshold=conf, iou_floor=options.iou_floor, score_margin=options.score_margin
+            ref, cand, conf_threshold=conf, iou_floor=options.iou_floor, score_margin=options.score_margin, ties=ties
         )
         if not match.passed:
             failures.append(f"{label}: {match.missing} missing, {match.extra} extra")
+        if match.near_tie:
+            near_ties.append(f"{label}: {match.near_tie} near-tie")
         total.add(match)
         if progress is not None:
             progress()
@@ -247,6 +276,7 @@ def verify_parity(
         detections=total,
         options=options,
         per_image_failures=failures,
+        per_image_near_ties=near_ties,
         reference="pytorch" if torch_model is not None else "onnxruntime",
     )
 

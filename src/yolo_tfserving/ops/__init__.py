@@ -2,7 +2,7 @@
 
 from .boxes import box_iou, clip_xyxy, cxcywh_to_xyxy
 from .letterbox import Letterbox, letterbox, resize_bilinear, unletterbox_xyxy
-from .nms import NMSConfig, nms_indices, non_max_suppression
+from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression
 
 __all__ = [
     "Letterbox",
@@ -11,6 +11,7 @@ __all__ = [
     "clip_xyxy",
     "cxcywh_to_xyxy",
     "letterbox",
+    "nms_candidates",
     "nms_indices",
     "non_max_suppression",
     "resize_bilinear",

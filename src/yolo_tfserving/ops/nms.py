@@ -73,6 +73,19 @@ def non_max_suppression(
 
     Boxes stay in the model's input (letterboxed) pixels; see ``unletterbox_xyxy``.
     """
+    boxes, scores, class_ids = nms_candidates(prediction, config)
+    if not scores.shape[0]:
+        return boxes, scores, class_ids
+    offsets = np.float32(0.0 if config.agnostic else CLASS_OFFSET) * class_ids.astype(np.float32)
+    kept = nms_indices(boxes + offsets[:, None], scores, config.iou_threshold)[: config.max_det]
+    return boxes[kept], scores[kept].astype(np.float32), class_ids[kept]
+
+
+def nms_candidates(
+    prediction: NDArray[np.floating], config: NMSConfig = NMSConfig()
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
+    """The rows that enter the greedy NMS of :func:`non_max_suppression`: ``(xyxy, scores, class_ids)``
+    after the thresholds, the class filter and the ``max_nms`` cut (boxes in the model's input pixels)."""
     if prediction.ndim != 2 or prediction.shape[1] < 6:
         raise ValueError(f"expected predictions of shape (anchors, 5 + classes), got {prediction.shape}")
     pred = prediction[prediction[:, 4] > config.conf_threshold].astype(np.float32, copy=False)
@@ -97,9 +110,7 @@ def non_max_suppression(
     if scores.shape[0] > config.max_nms:
         top = np.argsort(-scores, kind="stable")[: config.max_nms]
         boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
-    offsets = np.float32(0.0 if config.agnostic else CLASS_OFFSET) * class_ids.astype(np.float32)
-    kept = nms_indices(boxes + offsets[:, None], scores, config.iou_threshold)[: config.max_det]
-    return boxes[kept], scores[kept].astype(np.float32), class_ids[kept]
+    return boxes, scores.astype(np.float32, copy=False), class_ids
 
 
 def batched_non_max_suppression(
