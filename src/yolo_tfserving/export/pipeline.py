@@ -83,6 +83,7 @@ def export_model(
     check_max_pixels(options.max_pixels, "--max-pixels")
     if not weights.is_file():
         raise InputError(f"weights file not found: {weights}")
+    repository.read_models_config(out / repository.MODELS_CONFIG)  # one we could not merge into: refused now
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -2,6 +2,10 @@
 
 A version directory appears whole or not at all: it is built beside its final place under
 a name TF Serving ignores (not an integer) and renamed into place at the end.
+
+``models.config`` is shared by every model of the repository: an export reads it (protobuf text
+format, into our ``ModelServerConfig``), adds or updates its own model's entry and writes it back,
+so the other models' entries -- version policies, labels, logging -- stay as they were.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .._errors import ExportError, InputError, OutputExistsError
 
@@ -85,17 +90,71 @@ def staged_version(repo: ModelRepository, version: int, *, force: bool) -> Itera
 
 def models_config_text(models: list[tuple[str, str]], *, num_versions: int = 1) -> str:
     """A ModelServerConfig text proto for ``(name, base_path)`` pairs."""
-    blocks = []
+    config = _new_models_config()
     for name, base_path in models:
-        blocks.append(
-            "  config {\n"
-            f'    name: "{name}"\n'
-            f'    base_path: "{base_path}"\n'
-            '    model_platform: "tensorflow"\n'
-            f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
-            "  }\n"
-        )
-    return "model_config_list {\n" + "".join(blocks) + "}\n"
+        merge_model(config, name, base_path, num_versions=num_versions)
+    return _text(config)
+
+
+def read_models_config(path: Path) -> Any:
+    """The ``ModelServerConfig`` in ``path`` (an empty one when there is no file); a file that does not
+    parse, or holds a ``custom_model_config``, is an :class:`InputError`: it is never overwritten."""
+    from google.protobuf import text_format
+
+    from .._wire.formats import parse_text
+
+    config = _new_models_config()
+    if not path.exists():
+        return config
+    try:
+        parse_text(path.read_text(encoding="utf-8"), config)
+    except (OSError, UnicodeDecodeError, text_format.ParseError) as exc:
+        raise InputError(
+            f"{path} does not parse as a ModelServerConfig ({exc}); fix it, or move it aside and export again"
+        ) from exc
+    if config.WhichOneof("config") == "custom_model_config":
+        raise InputError(f"{path} holds a custom_model_config; export adds models to a model_config_list only")
+    return config
+
+
+def merge_model(config: Any, name: str, base_path: str, *, num_versions: int = 1) -> None:
+    """Add ``name`` to ``config``'s model list, or point its entry at ``base_path``; an existing entry keeps
+    its version policy, labels and logging config, the other entries are untouched."""
+    models = config.model_config_list
+    entry = next((c for c in models.config if c.name == name), None)
+    if entry is None:
+        entry = models.config.add(name=name)
+        entry.model_version_policy.latest.num_versions = num_versions
+    entry.base_path = base_path
+    entry.model_platform = "tensorflow"
+
+
+def _new_models_config() -> Any:
+    from .._wire.serving_config_pb2 import ModelServerConfig
+
+    return ModelServerConfig()
+
+
+def _text(config: Any) -> str:
+    from .._wire.formats import message_to_text
+
+    return str(message_to_text(config))
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Serialize read-merge-write of ``models.config`` between exports into the same repository."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(base, os.O_RDONLY)  # a lock on the directory itself: no lock file left in the repository
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def batching_config_text(
@@ -119,21 +178,25 @@ MONITORING_CONFIG_TEXT = 'prometheus_config {\n  enable: true\n  path: "/monitor
 
 
 def write_repository_configs(repo: ModelRepository) -> list[Path]:
-    """Write ``models.config``, the batching parameters and the monitoring config at ``base``.
+    """Merge ``repo``'s model into ``models.config`` and write the batching parameters and the monitoring
+    config at ``base``.
 
     ``models.config`` names ``/models/<name>``: the path the official Docker image mounts
     (``deploy`` writes matching mounts); a different base can be passed to ``serve``.
     """
     written = []
-    files = {
-        MODELS_CONFIG: models_config_text([(repo.name, f"/models/{repo.name}")]),
-        BATCHING_CONFIG: batching_config_text(),
-        MONITORING_CONFIG: MONITORING_CONFIG_TEXT,
-    }
-    for filename, text in files.items():
-        path = repo.base / filename
-        tmp = path.with_name(f".{filename}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
+    with _locked(repo.base):
+        config = read_models_config(repo.base / MODELS_CONFIG)
+        merge_model(config, repo.name, f"/models/{repo.name}")
+        files = {
+            MODELS_CONFIG: _text(config),
+            BATCHING_CONFIG: batching_config_text(),
+            MONITORING_CONFIG: MONITORING_CONFIG_TEXT,
+        }
+        for filename, text in files.items():
+            path = repo.base / filename
+            tmp = path.with_name(f".{filename}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+            written.append(path)
     return written

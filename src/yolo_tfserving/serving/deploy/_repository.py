@@ -112,24 +112,35 @@ def _read_configs(repo: Path, name: str, *, enable_batching: bool) -> dict[str, 
                 f"{BATCHING_CONFIG} and {MONITORING_CONFIG}){hint}"
             )
         configs[filename] = path.read_text()
-    base_paths: dict[str, str] = {}
-    current: str | None = None
-    for match in re.finditer(r'\b(name|base_path)\s*:\s*"([^"]*)"', configs[MODELS_CONFIG]):
-        if match.group(1) == "name":
-            current = match.group(2)
-        elif current is not None:
-            base_paths[current] = match.group(2)
-    if name not in base_paths:
+    configs[MODELS_CONFIG] = _one_model_config(repo / MODELS_CONFIG, name)
+    return configs
+
+
+def _one_model_config(path: Path, name: str) -> str:
+    """``models.config`` cut to the deployed model's entry (its policy and labels kept): a server whose
+    config lists a model it cannot find waits for it, and only this model's versions are shipped where
+    the config is shipped apart from the repository (the k8s ConfigMap)."""
+    from ..._wire.formats import message_to_text
+    from ...export.repository import read_models_config
+
+    config = read_models_config(path)
+    entries = {c.name: c for c in config.model_config_list.config}
+    if name not in entries:
         raise InputError(
-            f"{repo / MODELS_CONFIG} does not list model {name!r} (it lists: {', '.join(base_paths) or 'none'}); "
+            f"{path} does not list model {name!r} (it lists: {', '.join(entries) or 'none'}); "
             f'add a config {{ name: "{name}" base_path: "/models/{name}" model_platform: "tensorflow" }}'
         )
-    if base_paths[name].rstrip("/") != f"/models/{name}":
+    base_path = entries[name].base_path
+    if base_path.rstrip("/") != f"/models/{name}":
         raise InputError(
-            f"{repo / MODELS_CONFIG} gives base_path {base_paths[name]!r} for {name!r}, but the image mounts the "
+            f"{path} gives base_path {base_path!r} for {name!r}, but the image mounts the "
             f'repository at /models; set base_path: "/models/{name}"'
         )
-    return configs
+    if len(entries) == 1:
+        return path.read_text()
+    config.model_config_list.ClearField("config")
+    config.model_config_list.config.add().CopyFrom(entries[name])
+    return str(message_to_text(config))
 
 
 def _load_model(repo: Path, model_name: str | None, *, enable_batching: bool) -> _Model:
