@@ -74,6 +74,12 @@ def export(
     verify_images: Annotated[
         list[Path] | None, typer.Option("--verify-images", help="Images (files, folders, globs) for the parity check")
     ] = None,
+    keep_onnx: Annotated[
+        bool,
+        typer.Option(
+            "--onnx/--no-onnx", help="Keep the intermediate ONNX in assets.extra/ (verify's and eval's reference)"
+        ),
+    ] = True,
     json_output: JsonFlag = False,
 ) -> None:
     """Export a YOLOv5 model into a TF Serving model repository, verified against PyTorch."""
@@ -99,6 +105,7 @@ def export(
             force=force,
             verify=verify,
             verify_images=_image_list(verify_images)[:16],
+            keep_onnx=keep_onnx,
         )
         from ..export.interrupt import exit_on_interrupt
 

@@ -336,11 +336,12 @@ def make_backend(
         return torch_backend(weights_path, nms=nms, imgsz=size or DEFAULT_IMGSZ)
     if name == "onnxruntime":
         if model_path is not None:
-            from ..export.pipeline import ONNX_ASSET
+            from ..export.pipeline import ONNX_ASSET, missing_onnx_message
 
-            onnx_path = _version_dir(model_path) / ONNX_ASSET
+            version_dir = _version_dir(model_path)
+            onnx_path = version_dir / ONNX_ASSET
             if not onnx_path.is_file():
-                raise InputError(f"{onnx_path.parent.parent} has no {ONNX_ASSET}; pass --weights model.onnx")
+                raise InputError(missing_onnx_message(version_dir, "pass --weights model.onnx"))
             return onnxruntime_backend(onnx_path, nms=nms, imgsz=imgsz)
         if weights_path is not None and weights_path.suffix.lower() == ".onnx":
             if not weights_path.is_file():

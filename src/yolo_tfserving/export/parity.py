@@ -190,7 +190,7 @@ def verify_parity(
     tf = require("tensorflow")
     torch = require("torch")
     ort = require("onnxruntime")
-    from .pipeline import ONNX_ASSET, read_export_metadata
+    from .pipeline import ONNX_ASSET, missing_onnx_message, read_export_metadata
 
     meta = read_export_metadata(version_dir)
     size_hw: tuple[int, int] = (int(meta["size_hw"][0]), int(meta["size_hw"][1]))
@@ -209,7 +209,8 @@ def verify_parity(
     onnx_file = onnx_path or version_dir / ONNX_ASSET
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
     if torch_model is None and session is None:
-        raise InputError("verify needs the PyTorch weights (--weights) or the model's ONNX file to compare against")
+        remedy = "pass --weights model.pt (the checkpoint it came from)"
+        raise InputError("verify needs a reference: " + missing_onnx_message(version_dir, remedy))
     loaded = tf.saved_model.load(str(version_dir))
     raw_fn = loaded.signatures["raw"]
     detect_fn = (

@@ -42,6 +42,7 @@ class ExportOptions:
     verify: bool = True
     verify_images: Sequence[Path] = ()
     warmup: bool = True
+    keep_onnx: bool = True  # the intermediate ONNX in assets.extra/ (verify's and eval's reference)
 
 
 @dataclass
@@ -127,7 +128,8 @@ def export_model(
         progress("writing SavedModel")
         signatures = _save(network, info, options, staging)
         (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_path, staging / ONNX_ASSET)
+        if options.keep_onnx:
+            shutil.copyfile(onnx_path, staging / ONNX_ASSET)
         (staging / "assets").mkdir(exist_ok=True)
         (staging / "assets" / repository.CLASS_NAMES_ASSET).write_text("\n".join(info.class_names) + "\n")
         metadata = {
@@ -141,6 +143,7 @@ def export_model(
             "multi_label": options.multi_label,
             "max_pixels": options.max_pixels,
             "signatures": signatures,
+            "onnx_asset": str(ONNX_ASSET) if options.keep_onnx else None,
             "source": weights.name,
             "tensorflow_version": require("tensorflow").__version__,
         }
@@ -237,6 +240,15 @@ def read_export_metadata(version_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{version_dir} was not written by yolo-tfserving export (no {METADATA_ASSET})")
     return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def missing_onnx_message(version_dir: Path, remedy: str) -> str:
+    """Why ``version_dir`` holds no ONNX file, and ``remedy`` ("pass --weights model.pt") for the command."""
+    path = version_dir / METADATA_ASSET
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    if "onnx_asset" in meta and meta["onnx_asset"] is None:
+        return f"{version_dir} has no ONNX (exported with --no-onnx); {remedy}, or re-export without --no-onnx"
+    return f"{version_dir} has no {ONNX_ASSET}; {remedy}"
 
 
 def resolve_version_dir(path: Path) -> Path:
