@@ -214,11 +214,15 @@ def test_tiny_grpc_request_claiming_huge_tensor_is_refused(server: ModelServer, 
 
 
 def test_batch_limit(server: ModelServer) -> None:
-    """128 REST instances cost 2.3 GB: the batch is bounded (--max_batch_size)."""
-    r = httpx.post(f"http://127.0.0.1:{server.rest_port}/v1/models/half:predict", json={"instances": [1.0] * 17})
+    """128 REST instances (b64 images) cost 2.3 GB: the batch of a string input is bounded (--max_batch_size);
+    numeric inputs are bounded by the byte budget instead (a model's 80 class ids pass)."""
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/half:predict"
+    strings = {"signature_name": "predict_bytes", "instances": [{"b64": "eHl6"}] * 17}
+    r = httpx.post(url, json=strings)
     assert r.status_code == 400 and "batch of 17 is larger than the limit of 16" in r.json()["error"]
-    ok = httpx.post(f"http://127.0.0.1:{server.rest_port}/v1/models/half:predict", json={"instances": [1.0] * 16})
-    assert ok.status_code == 200
+    strings["instances"] = strings["instances"][:16]
+    assert httpx.post(url, json=strings).status_code == 200
+    assert httpx.post(url, json={"instances": [1.0] * 80}).status_code == 200
 
 
 def test_list_heavy_json_is_refused_before_parsing(half_base: Path) -> None:

@@ -61,7 +61,7 @@ class RequestLimits:
             dims = [int(d.size) for d in proto.tensor_shape.dim]
             if any(d < 0 for d in dims):
                 continue  # not a valid tensor: decoding says so
-            if dims and dims[0] > self.max_batch_size:
+            if int(proto.dtype) == 7 and dims and dims[0] > self.max_batch_size:  # DT_STRING: see check_batch
                 self._batch_error(dims[0])
             count = math.prod(dims)
             elements += count
@@ -98,7 +98,9 @@ class RequestLimits:
         self.check_batch(inputs)
 
     def check_batch(self, inputs: Mapping[str, np.ndarray]) -> None:
-        batch = max((int(a.shape[0]) for a in inputs.values() if a.ndim), default=1)
+        """The batch of string inputs (encoded images, serialized examples): each small string may expand into
+        a large tensor inside the graph, which the byte budget cannot see. Numeric inputs are bounded by it."""
+        batch = max((int(a.shape[0]) for a in inputs.values() if a.ndim and a.dtype.kind in "OSU"), default=1)
         if batch > self.max_batch_size:
             self._batch_error(batch)
 

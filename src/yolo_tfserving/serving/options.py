@@ -136,7 +136,9 @@ class ServerOptions:
         512 << 20, "Most bytes one request's tensors may decode to (strings count 64 + their length).", ours=True
     )
     max_batch_size: int = _flag(
-        0, "Largest batch (dim 0) a request may send (0: the batching max_batch_size, else 64).", ours=True
+        0,
+        "Largest batch (dim 0) of a string input (encoded images, examples) (0: the batching max_batch_size, else 64).",
+        ours=True,
     )
     max_in_flight_requests_per_model: int = _flag(
         0, "Requests one model runs at once (0: 2 x CPUs); more wait in its queue.", ours=True
