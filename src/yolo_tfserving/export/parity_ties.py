@@ -23,6 +23,7 @@ NMS compares boxes; matching with detections in source pixels, where detections 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,7 +67,13 @@ class TieCheck:
     agnostic: bool = False
 
     def explains(
-        self, box: NDArray[np.floating], cls: int, *, absent_from: str, kept: Detections, floor: float
+        self,
+        box: NDArray[np.floating],
+        cls: int,
+        *,
+        absent_from: Literal["reference", "candidate"],
+        kept: Detections,
+        floor: float,
     ) -> bool:
         """Whether a detection (``box`` in source pixels, class ``cls``) that the ``absent_from`` side
         ("reference" or "candidate") lacks is a near-tie there; ``kept``: that side's detections."""
