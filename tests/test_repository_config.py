@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from yolo_tfserving import InputError  # noqa: E402
-from yolo_tfserving._wire import serving_config_pb2  # noqa: E402
-from yolo_tfserving._wire.formats import message_to_text, parse_text  # noqa: E402
-from yolo_tfserving.export import pipeline  # noqa: E402
-from yolo_tfserving.export.pipeline import ExportOptions, export_model  # noqa: E402
-from yolo_tfserving.export.repository import MODELS_CONFIG  # noqa: E402
+from yolo_tfserving import InputError
+from yolo_tfserving._wire import serving_config_pb2
+from yolo_tfserving._wire.formats import message_to_text, parse_text
+from yolo_tfserving.export import pipeline
+from yolo_tfserving.export.pipeline import ExportOptions, export_model
+from yolo_tfserving.export.repository import MODELS_CONFIG
 
 
 @pytest.fixture
