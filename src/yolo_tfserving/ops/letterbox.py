@@ -2,10 +2,9 @@
 
 YOLOv5 resizes with the aspect ratio kept (scale ``min(H/h, W/w)``), rounds the new size,
 splits the padding as ``round(d - 0.1)`` / ``round(d + 0.1)`` (Python's round: half to
-even), fills with grey 114 and resizes with OpenCV's bilinear filter, which does not
-antialias when shrinking. :func:`resize_bilinear` is that filter with half-pixel centres,
-computed in float32 exactly as TensorFlow's ``ResizeBilinear`` kernel computes it, so the
-in-graph and the numpy pipelines give the same bytes.
+even), fills with grey 114 and resizes with ``cv2.resize(..., interpolation=INTER_LINEAR)``.
+:func:`resize_bilinear` is that resize in OpenCV's own fixed-point arithmetic (see
+:mod:`.cv_resize`), so the canvas is byte-identical to YOLOv5's, and to the in-graph letterbox.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .cv_resize import resize_linear
 
 PAD_VALUE = 114
 
@@ -50,31 +51,9 @@ class Letterbox:
         )
 
 
-def _axis_weights(in_size: int, out_size: int) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
-    scale = np.float32(in_size) / np.float32(out_size)
-    centers = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
-    floor = np.floor(centers)
-    lower = np.maximum(floor.astype(np.intp), 0)
-    upper = np.minimum(np.ceil(centers).astype(np.intp), in_size - 1)
-    return lower, upper, (centers - floor).astype(np.float32)
-
-
 def resize_bilinear(image: NDArray[np.uint8], size_hw: tuple[int, int]) -> NDArray[np.uint8]:
-    """Bilinear resize without antialiasing (half-pixel centres), rounded to uint8."""
-    in_h, in_w = image.shape[:2]
-    out_h, out_w = size_hw
-    if (in_h, in_w) == (out_h, out_w):
-        return image.copy()
-    y0, y1, wy = _axis_weights(in_h, out_h)
-    x0, x1, wx = _axis_weights(in_w, out_w)
-    src = image.astype(np.float32)
-    rows_top = src[y0]
-    rows_bottom = src[y1]
-    wx_b = wx[None, :, None]
-    top = rows_top[:, x0] + (rows_top[:, x1] - rows_top[:, x0]) * wx_b
-    bottom = rows_bottom[:, x0] + (rows_bottom[:, x1] - rows_bottom[:, x0]) * wx_b
-    out = top + (bottom - top) * wy[:, None, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """``cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)``, byte for byte (HxWxC uint8)."""
+    return resize_linear(image, size_hw)
 
 
 def letterbox(
@@ -84,10 +63,12 @@ def letterbox(
     if image.ndim != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWxC uint8 image, got shape {image.shape} dtype {image.dtype}")
     plan = Letterbox.plan(image.shape[:2], target_hw, scaleup=scaleup)  # type: ignore[arg-type]
-    resized = resize_bilinear(image, plan.resized_hw)
     canvas = np.full((*target_hw, image.shape[2]), PAD_VALUE, dtype=np.uint8)
-    top, left = plan.pad_top, plan.pad_left
-    canvas[top : top + plan.resized_hw[0], left : left + plan.resized_hw[1]] = resized
+    if min(plan.resized_hw) > 0:  # a side that rounds to 0 pixels leaves a grey canvas (cv2 would raise)
+        top, left = plan.pad_top, plan.pad_left
+        canvas[top : top + plan.resized_hw[0], left : left + plan.resized_hw[1]] = resize_bilinear(
+            image, plan.resized_hw
+        )
     return canvas, plan
 
 
