@@ -1,17 +1,18 @@
-"""The numpy letterbox is byte-identical to YOLOv5's own (cv2.resize INTER_LINEAR + copyMakeBorder 114),
-on random images and on all of coco128."""
+"""The letterbox is byte-identical to YOLOv5's own (cv2.resize INTER_LINEAR + copyMakeBorder 114),
+in numpy (the client) and in the graph (TensorFlow), on random images and on all of coco128."""
 
 from __future__ import annotations
 
 import itertools
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from helpers import coco128_images
-from yolo_tfserving.ops import letterbox
+from yolo_tfserving.ops import Letterbox, letterbox
 from yolo_tfserving.ops.cv_resize import is_exact_half, resize_linear
 
 cv2 = pytest.importorskip("cv2")
@@ -115,6 +116,75 @@ def test_numpy_letterbox_equals_yolov5(src: tuple[int, int]) -> None:
         assert np.array_equal(ours, theirs), (src, target, _first_mismatch(ours, theirs))
 
 
+@pytest.fixture(scope="module")
+def graph_letterbox() -> Any:
+    """tf_ops.letterbox as a traced graph (as the SavedModel runs it: Grappler on), per target size."""
+    tf = pytest.importorskip("tensorflow")
+    from yolo_tfserving.export import tf_ops
+
+    functions: dict[tuple[int, int], Any] = {}
+
+    def run(image: np.ndarray, target: tuple[int, int]) -> np.ndarray:
+        if target not in functions:
+            signature = [tf.TensorSpec([None, None, 3], tf.uint8)]
+            functions[target] = tf.function(lambda im: tf_ops.letterbox(im, target)[0], input_signature=signature)
+        canvas = functions[target](tf.constant(image)).numpy()
+        return np.round(canvas * 255.0).astype(np.uint8)
+
+    return run
+
+
+@pytest.mark.parametrize("src", LETTERBOX_SOURCES)
+def test_graph_letterbox_equals_yolov5(graph_letterbox: Any, src: tuple[int, int]) -> None:
+    image = np.random.default_rng(sum(src)).integers(0, 256, (*src, 3), dtype=np.uint8)
+    for target in LETTERBOX_TARGETS:
+        ours = graph_letterbox(image, target)
+        theirs = yolov5_letterbox(image, target)
+        assert np.array_equal(ours, theirs), (src, target, _first_mismatch(ours, theirs))
+
+
+def test_letterboxes_equal_yolov5_on_edge_sizes(graph_letterbox: Any) -> None:
+    # tiny sources and canvases, doublings and halvings: the resize's edge cases through the letterbox
+    rng = np.random.default_rng(4)
+    for src in [(1, 1), (1, 5), (5, 1), (17, 33), (64, 65), (333, 500), (720, 1280)]:
+        image = rng.integers(0, 256, (*src, 3), dtype=np.uint8)
+        for target in [(1, 1), (3, 2), (16, 16), (33, 17), (src[0] * 2, src[1] * 2), (max(1, src[0] // 2), 1)]:
+            if 0 in Letterbox.plan(src, target).resized_hw:
+                continue  # a side rounds to 0 pixels: cv2.resize (so YOLOv5) raises; see the next test
+            theirs = yolov5_letterbox(image, target)
+            ours, _ = letterbox(image, target)
+            assert np.array_equal(ours, theirs), (src, target, "numpy", _first_mismatch(ours, theirs))
+            graph = graph_letterbox(image, target)
+            assert np.array_equal(graph, theirs), (src, target, "graph", _first_mismatch(graph, theirs))
+
+
+@pytest.mark.parametrize("src,resized", [((1, 2000), (0, 640)), ((2000, 1), (640, 0))])
+def test_a_side_rounding_to_zero_pixels_leaves_a_grey_canvas(
+    graph_letterbox: Any, src: tuple[int, int], resized: tuple[int, int]
+) -> None:
+    image = np.full((*src, 3), 9, np.uint8)  # 640/2000 = 0.32: the 1-pixel side becomes round(0.32) = 0
+    assert Letterbox.plan(src, (640, 640)).resized_hw == resized
+    ours, _ = letterbox(image, (640, 640))
+    assert (ours == 114).all()
+    assert (graph_letterbox(image, (640, 640)) == 114).all()
+
+
+def test_graph_letterbox_traces_with_static_tiny_shapes() -> None:
+    # traced on a concrete shape, every tf.cond branch is built: none may fail shape inference
+    tf = pytest.importorskip("tensorflow")
+    from yolo_tfserving.export import tf_ops
+
+    rng = np.random.default_rng(6)
+    for src in [(1, 1), (2000, 1), (1, 3), (3, 2), (5, 640)]:
+        image = rng.integers(0, 256, (*src, 3), dtype=np.uint8)
+        traced = tf.function(lambda im: tf_ops.letterbox(im, (640, 640))[0])
+        canvas = np.round(traced(tf.constant(image)).numpy() * 255.0).astype(np.uint8)
+        if 0 not in Letterbox.plan(src, (640, 640)).resized_hw:
+            assert np.array_equal(canvas, yolov5_letterbox(image, (640, 640))), src
+        else:
+            assert (canvas == 114).all(), src
+
+
 def _coco_bgr() -> list[tuple[Path, np.ndarray]]:
     paths = coco128_images()
     if not paths:
@@ -123,9 +193,9 @@ def _coco_bgr() -> list[tuple[Path, np.ndarray]]:
 
 
 @pytest.mark.shared
-def test_coco128_letterboxes_equal_yolov5() -> None:
+def test_coco128_letterboxes_equal_yolov5(graph_letterbox: Any) -> None:
     """Every coco128 image: square 640 (detect/val), rectangular 384x640 and 640x480 (val --rect
-    batch shapes) and the minimal stride-32 rectangle (detect.py's auto=True)."""
+    batch shapes) and the minimal stride-32 rectangle (detect.py's auto=True), numpy and graph."""
     images = _coco_bgr()
     checked = 0
     for path, bgr in images:
@@ -134,5 +204,7 @@ def test_coco128_letterboxes_equal_yolov5() -> None:
             theirs = auto if target == auto.shape[:2] else yolov5_letterbox(bgr, target)
             ours, _ = letterbox(bgr, target)
             assert np.array_equal(ours, theirs), (path.name, target, "numpy", _first_mismatch(ours, theirs))
+            graph = graph_letterbox(bgr, target)
+            assert np.array_equal(graph, theirs), (path.name, target, "graph", _first_mismatch(graph, theirs))
             checked += 1
     assert checked == 4 * len(images)

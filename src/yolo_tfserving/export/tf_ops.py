@@ -2,8 +2,9 @@
 
 Mirrors :mod:`yolo_tfserving.ops` step for step: JPEG decoded with the accurate IDCT (as
 OpenCV and Pillow decode), letterbox with YOLOv5's rounding (float64 scalars, half-to-even
-rounding like Python's ``round``), bilinear resize without antialiasing rounded to 8 bits,
-grey 114 padding; NMS with YOLOv5's candidate rules; boxes mapped back and clipped.
+rounding like Python's ``round``), OpenCV's fixed-point INTER_LINEAR resize (byte for byte,
+see :mod:`.tf_resize`), grey 114 padding; NMS with YOLOv5's candidate rules; boxes mapped
+back and clipped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tensorflow as tf
 from .._limits import DEFAULT_MAX_PIXELS
 from ..ops.letterbox import PAD_VALUE
 from ..ops.nms import CLASS_OFFSET
-from . import tf_gif, tf_images
+from . import tf_gif, tf_images, tf_resize
 
 
 def decode_rgb(encoded: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
@@ -56,8 +57,7 @@ def letterbox(image: tf.Tensor, target_hw: tuple[int, int]) -> tuple[tf.Tensor, 
     left = tf.cast(tf.round(dw - 0.1), tf.int32)
 
     def resize() -> tf.Tensor:
-        resized = tf.image.resize(image, tf.stack([new_h, new_w]), method="bilinear", antialias=False)
-        return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
+        return tf_resize.resize_linear(image, new_h, new_w)  # cv2 INTER_LINEAR's bytes, as float32
 
     def keep() -> tf.Tensor:
         return tf.cast(image, tf.float32)
