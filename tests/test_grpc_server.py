@@ -381,7 +381,8 @@ def test_predict_shape_is_left_to_tensorflow(stub: Any) -> None:
     request = M.PredictRequest()
     _spec(request, EXAMPLES, version=1, signature="regress")
     request.inputs["inputs"].CopyFrom(ndarray_to_tensor_proto(np.array([[b"a", b"b"], [b"c", b"d"]], dtype=object)))
-    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "serialized")
+    # shape inference refuses it first (a shape the signature does not declare: serving/shape_guard.py)
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, stub.Predict, request, "Shape must be at most rank 1 but is rank 2")
 
 
 # -- GetModelMetadata ---------------------------------------------------------------------------
@@ -608,9 +609,8 @@ class _SlowPlane:
     """Just enough of a DataPlane for Predict: each call takes ``delay_s``."""
 
     def __init__(self, delay_s: float) -> None:
-        from yolo_tfserving.serving.servable import SignatureInfo, TensorSpecInfo
-
         from yolo_tfserving.serving.limits import RequestLimits
+        from yolo_tfserving.serving.servable import SignatureInfo, TensorSpecInfo
 
         self.delay_s = delay_s
         self.entered = threading.Event()

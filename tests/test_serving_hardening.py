@@ -439,3 +439,61 @@ def test_grpc_numbers_round_trip_after_hostile_requests(server: ModelServer) -> 
     x.float_val.extend([1.0, 2.0])
     response = _grpc_predict(server, request)
     np.testing.assert_allclose(list(response.outputs["y"].float_val), [2.5, 3.0])
+
+
+def _conv_model(base: Path) -> Path:
+    import tensorflow as tf
+
+    class Conv(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(np.ones((3, 3, 3, 4), np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="images")])
+        def f(self, images: Any) -> dict[str, Any]:
+            return {"y": tf.nn.conv2d(images, self.w, 1, "SAME")}
+
+    module = Conv()
+    tf.saved_model.save(module, str(base / "1"), signatures={"serving_default": module.f})
+    return base
+
+
+def test_a_shape_a_kernel_would_abort_on_is_refused_and_the_server_lives(tmp_path: Path) -> None:
+    """Shapes are left to TensorFlow (as TF Serving), but a [1,8,8] image for a [?,8,8,3] convolution made a
+    kernel abort the process ('Check failed: index >= 0 && index < num_total_dims'): shape inference first."""
+    base = _conv_model(tmp_path / "conv")
+    port, grpc_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "yolo_tfserving.cli",
+            "serve",
+            f"--port={grpc_port}",
+            f"--rest_api_port={port}",
+            "--host=127.0.0.1",
+            "--model_name=conv",
+            f"--model_base_path={base}",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1/models/conv:predict"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models/conv", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        for _ in range(2):  # the second answer comes from the cache
+            r = httpx.post(url, json={"inputs": np.zeros((1, 8, 8)).tolist()}, timeout=60)
+            assert r.status_code == 400 and "must be rank 4 but is rank 3" in r.json()["error"]
+        ok = httpx.post(url, json={"inputs": np.zeros((2, 8, 8, 3)).tolist()}, timeout=60)
+        assert ok.status_code == 200 and np.asarray(ok.json()["outputs"]).shape == (2, 8, 8, 4)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(60)

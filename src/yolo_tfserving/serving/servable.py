@@ -17,6 +17,7 @@ import numpy as np
 
 from .._deps import require
 from .json_codec import InputSpec
+from .shape_guard import ShapeGuard
 from .status import ServingStatusError, failed_precondition, invalid_argument
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -99,6 +100,7 @@ class Servable:
             ) from exc
         self._meta_graph_bytes = meta_graph.SerializeToString()
         self.signatures = _signatures(meta_graph)
+        self._shapes = ShapeGuard(meta_graph.graph_def)
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
 
@@ -123,7 +125,9 @@ class Servable:
         outputs = _output_aliases(signature, output_filter)
         aliases = sorted(signature.inputs)
         feeds = {signature.inputs[a].tensor_name: _feed_value(a, values[a], signature.inputs[a]) for a in aliases}
-        fetched = self.run_tensors(feeds, [signature.outputs[a].tensor_name for a in outputs])
+        fetches = [signature.outputs[a].tensor_name for a in outputs]
+        self._shapes.check(signature, feeds, fetches)
+        fetched = self.run_tensors(feeds, fetches)
         return dict(zip(outputs, fetched, strict=True))
 
     def run_tensors(self, feeds: Mapping[str, np.ndarray], fetches: list[str]) -> list[np.ndarray]:
