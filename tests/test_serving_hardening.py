@@ -165,6 +165,8 @@ def test_every_error_status_is_json(server: ModelServer) -> None:
         assert "python" not in headers.get("server", "").lower()
     head = _responses(_raw(port, b"HEAD /v1/models/half HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
     assert head[0][0] == 400 and head[0][1]["content-type"] == "application/json"
+    long_head = b"HEAD /v1/models/" + b"q" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"  # the fuzz soak's drop
+    assert _raw(port, long_head).startswith(b"HTTP/1.1 414")
 
 
 def test_slow_request_head_times_out(server: ModelServer) -> None:

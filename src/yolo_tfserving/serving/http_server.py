@@ -56,11 +56,12 @@ class HttpLimits:
 class _Refused(Exception):
     """An HTTP error answered before the handler runs: status and message; ``close`` ends the connection."""
 
-    def __init__(self, status: int, message: str, *, close: bool = True) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = True, head: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.close = close
+        self.head = head  # the request was a HEAD: the answer carries no body
 
 
 @dataclass(eq=False)
@@ -151,7 +152,7 @@ class HttpServer:
                 try:
                     request = await self._read_head(conn, reader, connection)
                 except _Refused as refused:
-                    await self._send_error(conn, writer, refused.status, refused.message, close=True)
+                    await self._send_error(conn, writer, refused.status, refused.message, close=True, head=refused.head)
                     return
                 if request is None:
                     return
@@ -184,7 +185,11 @@ class HttpServer:
             except h11.RemoteProtocolError as exc:
                 raise _Refused(*self._protocol_error(conn, exc)) from None
             if isinstance(event, h11.Request):
-                self._check_head_size(event)
+                try:
+                    self._check_head_size(event)
+                except _Refused as refused:
+                    refused.head = event.method == b"HEAD"
+                    raise
                 return event
             if isinstance(event, h11.ConnectionClosed):
                 return None
@@ -351,12 +356,19 @@ class HttpServer:
         await writer.drain()
 
     async def _send_error(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str, *, close: bool
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        status: int,
+        message: str,
+        *,
+        close: bool,
+        head: bool = False,
     ) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return  # a response is already under way: nothing more can be said
         with contextlib.suppress(h11.LocalProtocolError):
-            await self._respond(conn, writer, status, "application/json", error_body(message), close=close)
+            await self._respond(conn, writer, status, "application/json", error_body(message), close=close, head=head)
 
     #: headers added to every response (CORS, with --rest_api_enable_cors_support)
     extra_headers: tuple[tuple[str, str], ...] = ()
