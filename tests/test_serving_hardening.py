@@ -391,34 +391,29 @@ def test_stop_drains_in_flight_and_closes_idle_connections(half_base: Path) -> N
             srv.stop()
 
 
+def _serve_in_child(name: str, base: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``yolo-tfserving serve`` in a child process, once it answers the model's status: (process, REST port)."""
+    port, grpc_port = free_port(), free_port()
+    command = [sys.executable, "-m", "yolo_tfserving.cli", "serve", f"--port={grpc_port}", f"--rest_api_port={port}"]
+    command += ["--host=127.0.0.1", f"--model_name={name}", f"--model_base_path={base}", *extra]
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models/{name}", timeout=5).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the server did not come up")
+        time.sleep(0.2)
+
+
 def test_sigterm_with_idle_keep_alive_client_exits_zero(half_base: Path) -> None:
     """With one idle keep-alive connection open the server never exited."""
-    port, grpc_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "yolo_tfserving.cli",
-            "serve",
-            f"--port={grpc_port}",
-            f"--rest_api_port={port}",
-            "--host=127.0.0.1",
-            "--model_name=half",
-            f"--model_base_path={half_base}",
-            "--drain_timeout_seconds=10",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port = _serve_in_child("half", half_base, "--drain_timeout_seconds=10")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models/half", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
         idle = socket.create_connection(("127.0.0.1", port), timeout=30)
         idle.sendall(b"GET /v1/models/half HTTP/1.1\r\nHost: x\r\n\r\n")
         assert idle.recv(65536).startswith(b"HTTP/1.1 200")
@@ -464,32 +459,9 @@ def test_a_shape_a_kernel_would_abort_on_is_refused_and_the_server_lives(tmp_pat
     """Shapes are left to TensorFlow (as TF Serving), but a [1,8,8] image for a [?,8,8,3] convolution made a
     kernel abort the process ('Check failed: index >= 0 && index < num_total_dims'): shape inference first."""
     base = _conv_model(tmp_path / "conv")
-    port, grpc_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "yolo_tfserving.cli",
-            "serve",
-            f"--port={grpc_port}",
-            f"--rest_api_port={port}",
-            "--host=127.0.0.1",
-            "--model_name=conv",
-            f"--model_base_path={base}",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port = _serve_in_child("conv", base)
     url = f"http://127.0.0.1:{port}/v1/models/conv:predict"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models/conv", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
         for _ in range(2):  # the second answer comes from the cache
             r = httpx.post(url, json={"inputs": np.zeros((1, 8, 8)).tolist()}, timeout=60)
             assert r.status_code == 400 and "must be rank 4 but is rank 3" in r.json()["error"]

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -118,11 +117,10 @@ def _array_bytes(array: np.ndarray) -> int:
 
 
 def default_in_flight() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return 2 * cpus
+    """--max_in_flight_requests_per_model's default: 2 x schedulable CPUs (a model's run uses every core)."""
+    from .options import schedulable_cpus
+
+    return 2 * schedulable_cpus()
 
 
 class Admission:

@@ -29,13 +29,17 @@ def _flag(default: Any, help: str, *, ignored: str = "", difference: str = "", o
     return field(default=default, metadata=meta)
 
 
+def schedulable_cpus() -> int:
+    """TensorFlow's NumSchedulableCPUs: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def default_thread_count() -> int:
     """TF Serving's default for --grpc_max_threads and --rest_api_num_threads: 4 x schedulable CPUs."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return 4 * cpus
+    return 4 * schedulable_cpus()
 
 
 @dataclass(frozen=True)
