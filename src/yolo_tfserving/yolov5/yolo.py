@@ -81,6 +81,9 @@ class Trunk(nn.Module):
     def __init__(self, model: Model) -> None:
         super().__init__()
         self.inner = model
+        # torch.onnx.export restores the traced module's mode to all its children: a Trunk made in
+        # training mode (a new Module's default) would leave an eval model in training mode.
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.inner.features(x))
