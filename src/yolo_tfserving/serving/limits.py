@@ -26,6 +26,9 @@ from .status import Code, ServingStatusError, invalid_argument
 #: the cost of one string element beside its bytes (pointer, tensor string header, copies)
 STRING_ELEMENT_BYTES = 64
 DEFAULT_MAX_BATCH = 64
+#: a JSON list or object costs ~100 bytes and a slow step of the parse (a value ~30): lists are allowed one
+#: per 32 values of the element budget (an NHWC 640x640 image in JSON floats has 410k lists; NCHW, 2k)
+JSON_VALUES_PER_CONTAINER = 32
 _ITEMSIZE = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 14: 2, 17: 2, 18: 16, 19: 2, 22: 4, 23: 8}
 
 
@@ -83,10 +86,10 @@ class RequestLimits:
                 f"Request JSON holds about {values} values, more than the limit of {self.max_elements} "
                 "(serve --max_request_elements raises it)"
             )
-        if containers > self.max_elements // 4:
+        if containers > self.max_elements // JSON_VALUES_PER_CONTAINER:
             raise invalid_argument(
                 f"Request JSON holds {containers} lists or objects, more than the limit of "
-                f"{self.max_elements // 4} (serve --max_request_elements raises it)"
+                f"{self.max_elements // JSON_VALUES_PER_CONTAINER} (serve --max_request_elements raises it)"
             )
 
     def check_arrays(self, inputs: Mapping[str, np.ndarray]) -> None:
