@@ -61,10 +61,13 @@ def convert_trunk(
         input_tensor, outputs
     )
     spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
-    order = tf_head.feature_order([t.shape.as_list() for t in trunk.outputs], head, size_hw)
+    shapes = [t.shape.as_list() for t in trunk.outputs]
+    nchw = tf_head.left_in_nchw(shapes, head, size_hw)
+    shapes = [[s[0], s[2], s[3], s[1]] if flag else s for s, flag in zip(shapes, nchw, strict=True)]
+    order = tf_head.feature_order(shapes, head, size_hw)
 
     def network(images: Any) -> Any:
-        features = trunk(images)
+        features = [tf.transpose(f, [0, 2, 3, 1]) if flag else f for f, flag in zip(trunk(images), nchw, strict=True)]
         return tf_head.decode([features[i] for i in order], head)
 
     return tf.function(network, input_signature=[spec])

@@ -92,6 +92,24 @@ def feature_order(shapes: Sequence[Sequence[int | None]], head: DetectHead, size
     return [found[s] for s in wanted]
 
 
+def left_in_nchw(shapes: Sequence[Sequence[int | None]], head: DetectHead, size_hw: tuple[int, int]) -> list[bool]:
+    """Which converted outputs onnx2tf left in the ONNX graph's NCHW layout.
+
+    onnx2tf returns a graph output computed by an addition (a residual block or ``Sum``
+    feeding Detect) as ``(b, c, h, w)`` at times. Such an output has the NCHW shape of a
+    level and the NHWC shape of none; the caller transposes it (parity checks the result).
+    """
+    wanted = set(head.feature_shapes(size_hw))
+    flags = []
+    for shape in shapes:
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            flags.append(False)
+            continue
+        c, h, w = (int(d) for d in shape[1:])  # type: ignore[arg-type]
+        flags.append((c, h, w) not in wanted and (h, w, c) in wanted)
+    return flags
+
+
 def _conv1x1(x: tf.Tensor, weight: np.ndarray, bias: np.ndarray) -> tf.Tensor:
     kernel = tf.constant(weight[None, None].astype(np.float32))
     return tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=1, padding="VALID"), tf.constant(bias.astype(np.float32)))
