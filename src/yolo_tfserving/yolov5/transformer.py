@@ -81,6 +81,7 @@ class TransformerBlock(nn.Module):
             x = self.conv(x)
         x = x + _pointwise(x, self.linear.weight, self.linear.bias)
         for layer in self.tr:
+            assert isinstance(layer, TransformerLayer)
             x = layer.forward_map(x)
         return x
 
