@@ -78,8 +78,10 @@ def test_unknown_yolov5_layer_is_named(tmp_path):
     assert data  # sanity: pickling works at all
     from yolo_tfserving.yolov5.checkpoint import _resolve_global
 
-    with pytest.raises(UnsafeCheckpointError, match=r"models\.common\.C3TR"):
-        _resolve_global("models.common", "C3TR")
+    with pytest.raises(UnsafeCheckpointError, match=r"models\.common\.CBAM"):  # a forks' layer, not YOLOv5's
+        _resolve_global("models.common", "CBAM")
+    with pytest.raises(CheckpointError, match="segmentation"):
+        _resolve_global("models.yolo", "SegmentationModel")
     with pytest.raises(CheckpointError, match="Ultralytics"):
         _resolve_global("ultralytics.nn.tasks", "DetectionModel")
 

@@ -2,14 +2,14 @@
 
 A checkpoint is a pickle, and a pickle can name any Python callable: loading one with a
 plain ``torch.load`` runs whatever it names. We load through an unpickler whose
-``find_class`` is an allowlist: YOLOv5's own class paths map onto our implementation
-(:mod:`.common`, :mod:`.yolo`), PyTorch's layer classes and tensor rebuilders pass, and
-every other global is refused with :class:`UnsafeCheckpointError` before anything runs.
+``find_class`` is an allowlist (:mod:`.allowlist`): YOLOv5's own class paths map onto our
+implementation, PyTorch's layer classes and tensor rebuilders pass, numpy values and the
+other inert data train.py pickles pass, and every other global is refused with
+:class:`UnsafeCheckpointError` before anything runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -22,70 +22,14 @@ from torch import nn
 
 from .._errors import CheckpointError, UnsafeCheckpointError
 from . import common, yolo
+from .allowlist import resolve_global
 
-# YOLOv5 class path -> our class.
-_YOLOV5_CLASSES: dict[tuple[str, str], type] = {
-    ("models.yolo", "Model"): yolo.Model,
-    ("models.yolo", "DetectionModel"): yolo.Model,
-    ("models.yolo", "Detect"): yolo.Detect,
-    ("models.common", "Conv"): common.Conv,
-    ("models.common", "DWConv"): common.DWConv,
-    ("models.common", "Bottleneck"): common.Bottleneck,
-    ("models.common", "C3"): common.C3,
-    ("models.common", "BottleneckCSP"): common.BottleneckCSP,
-    ("models.common", "SPP"): common.SPP,
-    ("models.common", "SPPF"): common.SPPF,
-    ("models.common", "Focus"): common.Focus,
-    ("models.common", "Concat"): common.Concat,
-}
-
-_PLAIN_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): __import__("collections").OrderedDict,
-    ("__builtin__", "set"): set,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,  # type: ignore[attr-defined]
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,  # type: ignore[attr-defined]
-    ("torch", "Size"): torch.Size,
-    ("torch", "device"): torch.device,
-}
-_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
-
-
-def _resolve_global(module: str, name: str) -> Any:
-    """The object a checkpoint may reference as ``module.name``, or raise."""
-    key = (module, name)
-    if key in _YOLOV5_CLASSES:
-        return _YOLOV5_CLASSES[key]
-    if key in _PLAIN_GLOBALS:
-        return _PLAIN_GLOBALS[key]
-    if module == "torch" and name in _DTYPES:
-        return getattr(torch, name)
-    if module.startswith("torch.nn.modules."):
-        try:
-            candidate = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            candidate = None
-        if isinstance(candidate, type) and issubclass(candidate, nn.Module):
-            return candidate
-    if module.startswith("models."):
-        raise UnsafeCheckpointError(
-            f"checkpoint uses YOLOv5 layer '{module}.{name}', which yolo-tfserving does not implement"
-        )
-    if module.startswith("ultralytics"):
-        raise CheckpointError(
-            f"checkpoint is not a YOLOv5 model: it references '{module}.{name}' (an Ultralytics YOLOv8+ model)"
-        )
-    raise UnsafeCheckpointError(
-        f"checkpoint references '{module}.{name}', which is not part of a YOLOv5 model; "
-        "refusing to load it (unpickling it could run arbitrary code)"
-    )
+_resolve_global = resolve_global  # the name tests and older callers use
 
 
 class _AllowlistUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        return _resolve_global(module, name)
+        return resolve_global(module, name)
 
 
 # torch.load takes a "pickle module": anything with Unpickler and load.
@@ -168,12 +112,16 @@ def _prepare(model: yolo.Model, path: Path, *, fuse: bool, date: str | None) -> 
 
 
 def _upgrade_legacy_modules(model: nn.Module) -> None:
-    """Fill attributes that newer PyTorch layers expect but old pickles lack."""
+    """Fill attributes that newer PyTorch layers expect but old pickles lack; make every layer exportable."""
     for module in model.modules():
         if isinstance(module, nn.Upsample):
             module.recompute_scale_factor = None  # static output size: exportable
         if isinstance(module, (nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.ReLU)) and not hasattr(module, "inplace"):
             module.inplace = False
+        if type(module) is nn.ConvTranspose2d:  # same state, a forward onnx2tf converts (see ShuffleConvTranspose2d)
+            module.__class__ = common.ShuffleConvTranspose2d
+        if isinstance(module, nn.MultiheadAttention) and not hasattr(module, "batch_first"):
+            module.batch_first = False  # pickled by torch < 1.9 (YOLOv5 v5.0's C3TR): sequence first
         if isinstance(module, yolo.Detect):
             for stale in ("grid", "anchor_grid"):  # training-time caches, recomputed per forward
                 if stale in module.__dict__:
