@@ -379,3 +379,14 @@ def test_outputs_onnx2tf_left_in_nchw_are_recognised():
     (h3, w3, c3), (h4, w4, c4), (h5, w5, c5) = head.feature_shapes((64, 64))
     shapes = [[None, h3, w3, c3], [None, c4, h4, w4], [None, h5, w5, c5], [None, None, None, 8]]
     assert left_in_nchw(shapes, head, (64, 64)) == [False, True, False, False]
+
+
+def test_imgsz_must_be_a_multiple_of_the_largest_stride(tmp_path):
+    pytest.importorskip("tensorflow")
+    from yolo_tfserving import InputError
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    path = save_training_checkpoint(_build(FAMILIES["p6"]), tmp_path / "p6.pt")
+    with pytest.raises(InputError, match=r"--imgsz 96 .* multiple of 64"):
+        export_model(path, tmp_path / "repo", options=ExportOptions(imgsz=96))
+    assert not (tmp_path / "repo" / "yolov5" / "1").exists()

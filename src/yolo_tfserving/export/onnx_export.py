@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._deps import require
-from .._errors import ExportError, ModelFileError
+from .._errors import ExportError, InputError, ModelFileError
 
 DEFAULT_OPSET = 12
 
@@ -36,7 +36,15 @@ def export_onnx(
     class_names: tuple[str, ...] = (),
     stride: int = 32,
 ) -> Path:
-    """Trace ``model`` to ONNX at ``path`` and simplify it; YOLOv5's metadata travels along."""
+    """Trace ``model`` to ONNX at ``path`` and simplify it; YOLOv5's metadata travels along.
+
+    ``stride`` is the model's largest: every side of ``size_hw`` must be a multiple of it.
+    """
+    if any(side % stride for side in size_hw):
+        raise InputError(
+            f"--imgsz {size_hw[0] if size_hw[0] == size_hw[1] else size_hw} is not a multiple of {stride}, "
+            f"the model's largest stride (P6 models need multiples of 64, P7 models of 128)"
+        )
     torch = require("torch")
     onnx = require("onnx")
     dummy = torch.zeros(1, 3, *size_hw)
