@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         max_seconds=args.max_seconds,
         max_restarts=args.max_restarts,
         only=tuple(args.replay),
+        warmup=0 if args.replay else SoakConfig.warmup,  # a replayed case meets a fresh server
     )
     for ref in config.only:
         transport, _, index = ref.partition(":")

@@ -43,7 +43,8 @@ def table(result: SoakResult, *, limit: int = 20) -> str:
         _row(["-" * w for w in widths], widths),
         _row(rows[-1], widths),
         "",
-        f"server RSS: before {rss['before']:.0f} MB, peak {rss['peak']:.0f} MB (+{rss['peak_growth']:.0f}), "
+        f"server RSS: at start {rss['start']:.0f} MB, after {result.config['warmup']} warm-up requests (the baseline) "
+        f"{rss['before']:.0f} MB, peak {rss['peak']:.0f} MB (+{rss['peak_growth']:.0f}), "
         f"after {rss['after']:.0f} MB (+{rss['final_growth']:.0f})"
         + (" (after: the restarted server's)" if result.restarts else ""),
         f"tracebacks in the server log: {result.tracebacks} ({result.log_path})",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import grpc_gen, rest_gen
-from .cases import BAD, CLASSES, CRASH, DROPPED, HANG, UNEXPECTED, Case, Outcome
+from .cases import BAD, CLASSES, CRASH, DROPPED, HANG, UNEXPECTED, Case, GrpcCall, HttpRequest, Outcome
 from .models import Target
 from .senders import send_case
 from .server import TRACEBACK, RssMonitor, ServerProcess
@@ -29,6 +29,7 @@ class SoakConfig:
     max_seconds: float = 3600.0  # the whole soak
     max_restarts: int = 10  # after a crash the server is restarted (~20 s), this many times at most
     rss_every: int = 100  # cases between RSS timeline points
+    warmup: int = 40  # valid requests (3 REST : 1 gRPC) before the RSS baseline, not counted: first-use memory
     only: tuple[str, ...] = ()  # case refs ("rest:12") to run alone (replay)
 
 
@@ -89,6 +90,22 @@ def build_case(seed: int, transport: str, index: int, target: Target) -> Case:
     return generator(rng, index, target)
 
 
+def warmup_cases(seed: int, target: Target, count: int) -> list[Case]:
+    """Valid requests of every route, from their own seeded stream (first-use allocations are not growth)."""
+    out = []
+    for i in range(count):
+        rng = random.Random(f"{seed}/warmup/{i}")
+        if i % 4 == 3:
+            method, message, label, _ = grpc_gen.valid_case(rng, target)
+            call = GrpcCall(grpc_gen.METHODS[method], message.SerializeToString())
+            out.append(Case(i, "grpc", "warmup", label, grpc=call))
+        else:
+            method, path, body, label = rest_gen.valid_case(rng, target)
+            headers = (("Content-Type", "application/json"),) if body else ()
+            out.append(Case(i, "rest", "warmup", label, http=(HttpRequest(method, path, body, headers),)))
+    return out
+
+
 def run_soak(
     config_file: Path,
     target: Target,
@@ -106,6 +123,12 @@ def run_soak(
     started = time.monotonic()
     server.start()
     monitor = RssMonitor(server.pid).start()
+    rss_start = monitor.sample()
+    for case in warmup_cases(config.seed, target, config.warmup):
+        send_case(
+            case, host="127.0.0.1", rest_port=server.rest_port, grpc_target=server.grpc_target,
+            timeout_s=config.timeout_s,
+        )  # fmt: skip
     rss_before = monitor.sample()
     peak = rss_before
     timeline: list[tuple[int, float]] = [(0, rss_before / MB)]
@@ -160,7 +183,7 @@ def run_soak(
         config,
         target,
         records,
-        (rss_before, peak, rss_after),
+        (rss_start, rss_before, peak, rss_after),
         timeline,
         restarts,
         stopped,
@@ -187,7 +210,7 @@ def _result(
     config: SoakConfig,
     target: Target,
     records: list[Record],
-    rss: tuple[int, int, int],
+    rss: tuple[int, int, int, int],
     timeline: list[tuple[int, float]],
     restarts: int,
     stopped: str,
@@ -195,7 +218,7 @@ def _result(
     log_path: Path,
     repro_args: str,
 ) -> SoakResult:
-    before, peak, after = rss
+    start, before, peak, after = rss
     counts = Counter(r.cls for r in records)
     by_kind: dict[str, Counter[str]] = {}
     for r in records:
@@ -207,6 +230,7 @@ def _result(
         counts={c: counts.get(c, 0) for c in CLASSES},
         by_kind={k: {c: v.get(c, 0) for c in CLASSES} for k, v in sorted(by_kind.items())},
         rss_mb={
+            "start": round(start / MB, 1),
             "before": round(before / MB, 1),
             "peak": round(peak / MB, 1),
             "after": round(after / MB, 1),
