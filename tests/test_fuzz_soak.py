@@ -43,7 +43,7 @@ from _fuzz.models import YOLO_NAME, Target, build_half_plus_two, read_facts, wri
 from _fuzz.report import table  # noqa: E402
 from _fuzz.soak import SoakConfig, SoakResult, build_case, run_soak, schedule  # noqa: E402
 
-pytestmark = pytest.mark.slow  # ~2 minutes on two busy cores (export, start, 1,000 cases)
+pytestmark = pytest.mark.slow  # ~2 min on two busy cores (export, start, 1,000 cases), +~20 s per crash
 
 SEED = 1
 # a crash restarts the server (~20 s) so the other classes are still checked on every case
