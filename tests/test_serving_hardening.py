@@ -471,3 +471,10 @@ def test_a_shape_a_kernel_would_abort_on_is_refused_and_the_server_lives(tmp_pat
     finally:
         proc.terminate()
         proc.wait(60)
+
+
+def test_classify_examples_are_counted_before_they_are_converted(server: ModelServer) -> None:
+    """250,000 examples took 3.8 s (over 10 s under load) to be refused: the count is checked first."""
+    body = {"signature_name": "classify_x_to_y", "examples": [{"x": 1}] * 50_000}
+    r = httpx.post(f"http://127.0.0.1:{server.rest_port}/v1/models/half:classify", json=body, timeout=60)
+    assert r.status_code == 400 and "batch of 50000 is larger than the limit of 16" in r.json()["error"]

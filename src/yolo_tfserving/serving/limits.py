@@ -106,6 +106,11 @@ class RequestLimits:
         if batch > self.max_batch_size:
             self._batch_error(batch)
 
+    def check_examples(self, count: int) -> None:
+        """A classify/regress request's examples (a string batch), counted before they are converted."""
+        if count > self.max_batch_size:
+            self._batch_error(count)
+
     def _batch_error(self, batch: int) -> None:
         raise invalid_argument(
             f"Request batch of {batch} is larger than the limit of {self.max_batch_size} "

@@ -131,7 +131,7 @@ class RestFrontEnd:
             )
             return json_codec.format_predict_response(result.outputs, row_format=row_format)
         self.plane.limits.check_json(body)
-        parsed = json_codec.parse_classify_regress_request(body)
+        parsed = json_codec.parse_classify_regress_request(body, max_examples=self.plane.limits.check_examples)
         examples = _serialize_examples(parsed.examples, parsed.context)
         if verb == "classify":
             _, classes = self.plane.classify(ref, parsed.signature_name, examples, deadline=deadline)

@@ -142,12 +142,17 @@ def _parse_predict(body: _Body, doc: dict[str, Any], inputs: Mapping[str, InputS
 # Classify / regress requests (tf.Example features)
 
 
-def parse_classify_regress_request(body: bytes | str) -> ClassifyRegressRequestData:
-    """Parse a ``:classify`` or ``:regress`` body (``context`` optional, ``examples`` required)."""
-    return _guarded(body, lambda _parsed, doc: _parse_classify_regress(doc))
+def parse_classify_regress_request(
+    body: bytes | str, *, max_examples: Callable[[int], None] | None = None
+) -> ClassifyRegressRequestData:
+    """Parse a ``:classify`` or ``:regress`` body (``context`` optional, ``examples`` required).
+    ``max_examples`` sees the number of examples before they are converted, and may refuse it."""
+    return _guarded(body, lambda _parsed, doc: _parse_classify_regress(doc, max_examples))
 
 
-def _parse_classify_regress(doc: dict[str, Any]) -> ClassifyRegressRequestData:
+def _parse_classify_regress(
+    doc: dict[str, Any], max_examples: Callable[[int], None] | None = None
+) -> ClassifyRegressRequestData:
     signature = _signature_name(doc)
     context = _example(doc[_CONTEXT_KEY]) if _CONTEXT_KEY in doc else None
     if _EXAMPLES_KEY not in doc:
@@ -158,6 +163,8 @@ def _parse_classify_regress(doc: dict[str, Any]) -> ClassifyRegressRequestData:
         raise _format_error(doc, "Expecting 'examples' value to be an list/array")
     if not examples:
         raise _format_error(doc, "'examples' value is an empty array")
+    if max_examples is not None:
+        max_examples(len(examples))
     return ClassifyRegressRequestData(
         signature_name=signature, context=context, examples=[_example(item) for item in examples]
     )
