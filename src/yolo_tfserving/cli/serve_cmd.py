@@ -6,7 +6,9 @@ so a command line written for ``tensorflow_model_server`` works unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -61,11 +63,24 @@ def _version_text() -> str:
     return f"TensorFlow ModelServer: yolo-tfserving {__version__}\nTensorFlow Library: {library}"
 
 
+def _bound_malloc_arenas() -> None:
+    """glibc gives every thread that allocates its own heap arena (up to 8 per core), and the high-water mark of
+    each stays resident: a serving process's RSS creeps with the number of threads that ever handled a large
+    request. Two arenas bound it (what MALLOC_ARENA_MAX=2 does); an explicit MALLOC_ARENA_MAX wins."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+
+
 def _run_server(options: object) -> None:
     from ..serving.model_config import ConfigFileError
     from ..serving.server import ModelServer
     from ..serving.status import ServingStatusError
 
+    _bound_malloc_arenas()
     try:
         server = ModelServer(options)  # type: ignore[arg-type]
         server.serve_forever()
