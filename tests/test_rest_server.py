@@ -345,9 +345,13 @@ def test_warmup_records_are_replayed(tmp_path: Path, tiny_checkpoint: Path) -> N
     from yolo_tfserving.serving.server import replay_warmup
 
     result = export_model(tiny_checkpoint, tmp_path, options=ExportOptions(imgsz=64, verify=False))
+    import tensorflow as tf
+
     from yolo_tfserving.serving.servable import Servable
 
-    assert replay_warmup(Servable("yolov5", 1, result.version_dir)) == 3
+    records = list(tf.data.TFRecordDataset(str(result.version_dir / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(records) >= 3  # one per exported signature
+    assert replay_warmup(Servable("yolov5", 1, result.version_dir)) == len(records)
 
 
 def test_yolo_model_served_over_rest(tmp_path: Path, tiny_checkpoint: Path) -> None:
