@@ -9,7 +9,6 @@ import io
 import pickle
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -329,55 +328,37 @@ def test_tracing_the_trunk_leaves_the_model_in_eval_mode(tmp_path):
 # -- export, parity on ----------------------------------------------------------------------------
 
 
-def _lively(model: Model) -> Model:
-    """Predictions a random model is sure of for some classes: detections for parity to match one by one."""
+def _autoanchor(model: Model) -> Model:
+    """What AutoAnchor writes over a yaml's placeholder anchors (``anchors: 3``): real sizes, per stride."""
     detect = model.model[-1]
-    generator = torch.Generator().manual_seed(1)
-    for conv in detect.m:
-        bias = conv.bias.detach().view(detect.na, detect.no)
-        bias[:, 4] = 0.0  # objectness 0.5
-        bias[:, 5:] = torch.rand(bias[:, 5:].shape, generator=generator) * 4 - 3
+    detect.anchors[:] = torch.tensor([[1.25, 1.625], [2.0, 3.75], [4.125, 2.875]])  # YOLOv5's P3 set / 8
     return model
 
 
-@pytest.fixture(scope="module")
-def noise_images(tmp_path_factory) -> list[Path]:
-    """Square noise: no letterbox padding and no flat regions, so a random model's scores do not tie."""
-    from PIL import Image
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if f.slow else n for n, f in FAMILIES.items()]
+)
+def test_family_exports_with_parity(tmp_path, name):
+    """The export's parity gate passes, and the converted network agrees with PyTorch far inside it.
 
-    folder = tmp_path_factory.mktemp("noise")
-    rng = np.random.default_rng(0)
-    paths = [folder / f"noise-{size}.png" for size in (200, 150)]
-    for path, size in zip(paths, (200, 150), strict=True):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
-    return paths
-
-
-# Parity on these random-weight families failed in a full run on the build machine (issue 11 stays open for
-# them); the detection matching of a random model's near-threshold scores is the suspect, not the layers.
-KNOWN_PARITY_FAILURES = {"p6-1280", "p2", "p7"}
-
-
-def _family_param(name: str, family: Any) -> Any:
-    marks = [pytest.mark.slow] if family.slow else []
-    if name in KNOWN_PARITY_FAILURES:
-        marks.append(pytest.mark.xfail(reason="parity failed in a full run (issue 11, open)", strict=False))
-    return pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", [_family_param(n, f) for n, f in FAMILIES.items()])
-def test_family_exports_with_parity(tmp_path, noise_images, name):
+    (A random-weight model clears no confidence threshold, so parity's detection matching has
+    nothing to match here; the real-model parity tests cover it. Every raw output is compared.)
+    """
     pytest.importorskip("tensorflow")
     from yolo_tfserving.export.pipeline import ExportOptions, export_model
 
     family = FAMILIES[name]
-    path = save_training_checkpoint(_lively(_build(family)), tmp_path / "best.pt", release=family.release)
-    options = ExportOptions(imgsz=family.imgsz, nchw_signature="none", warmup=False, verify_images=noise_images)
+    model = _build(family)
+    if isinstance(family.cfg["anchors"], int):
+        _autoanchor(model)
+    path = save_training_checkpoint(model, tmp_path / "best.pt", release=family.release)
+    options = ExportOptions(imgsz=family.imgsz, nchw_signature="none", warmup=False)
     result = export_model(path, tmp_path / "repo", options=options)
     assert result.class_names == family.names and result.size_hw == (family.imgsz, family.imgsz)
     parity = result.parity
     assert parity is not None and parity["passed"], parity
-    assert parity["detections"]["matched"] > 0 and parity["detections"]["missing"] == 0
+    assert set(parity["raw_max_scaled_diff"]) == {"onnxruntime", "savedmodel_raw"}
+    assert max(parity["raw_max_scaled_diff"].values()) < 1e-5, parity["raw_max_scaled_diff"]
 
 
 def test_outputs_onnx2tf_left_in_nchw_are_recognised():
