@@ -41,3 +41,14 @@ def real_export(tmp_path_factory, real_weights):
     out = tmp_path_factory.mktemp("real-repo")
     result = export_model(real_weights, out, options=ExportOptions(verify_images=coco128_images(4)))
     return out, result
+
+
+@pytest.fixture(scope="session")
+def real_rect_export(tmp_path_factory, real_weights):
+    """The real yolov5n exported once per session with ``--rect`` (verified on 4 coco128 images)."""
+    from helpers import coco128_images
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("real-rect-repo")
+    result = export_model(real_weights, out, options=ExportOptions(rect=True, verify_images=coco128_images(4)))
+    return out, result

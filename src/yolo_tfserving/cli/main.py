@@ -51,7 +51,21 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Model repository base directory")],
     name: Annotated[str, typer.Option(help="Model name (the repository's <name> directory)")] = "yolov5",
     version: Annotated[int, typer.Option(help="Version directory to write")] = 1,
-    imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32)")] = 640,
+    imgsz: Annotated[
+        str,
+        typer.Option(
+            help="Input size: one side (square) or HEIGHT WIDTH (also HEIGHT,WIDTH), multiples of 32; "
+            "with --rect, the size each image's long side is fitted to"
+        ),
+    ] = "640",
+    rect: Annotated[
+        bool,
+        typer.Option(
+            "--rect/--square",
+            help="Rectangular inference: pad each batch only to the next stride multiple (YOLOv5 detect.py's "
+            "letterbox), not to the full square; raw takes any stride-multiple H and W",
+        ),
+    ] = False,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static-batch", help="Batch dimension")] = True,
     conf: Annotated[float, typer.Option(help="Default confidence threshold")] = 0.25,
     iou: Annotated[float, typer.Option(help="Default NMS IoU threshold")] = 0.45,
@@ -92,7 +106,8 @@ def export(
         options = ExportOptions(
             name=name,
             version=version,
-            imgsz=imgsz,
+            imgsz=_parse_imgsz(imgsz),
+            rect=rect,
             dynamic_batch=dynamic_batch,
             conf_threshold=conf,
             iou_threshold=iou,
@@ -208,9 +223,34 @@ def _register() -> None:
 _register()
 
 
+def _parse_imgsz(text: str) -> tuple[int, ...]:
+    """``--imgsz`` as given: ``640``, ``480,640`` (``480 640`` arrives joined by :func:`join_imgsz`)."""
+    from .._errors import InputError
+
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if not parts or len(parts) > 2 or not all(p.isdigit() for p in parts):
+        raise InputError(f"--imgsz takes one size or a height and a width (e.g. --imgsz 480 640), got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def join_imgsz(argv: list[str]) -> list[str]:
+    """``--imgsz H W`` (YOLOv5's export.py spelling, two values) -> ``--imgsz H,W`` for the option parser."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--imgsz" and i + 2 < len(argv) and argv[i + 1].isdigit() and argv[i + 2].isdigit():
+            out += [token, f"{argv[i + 1]},{argv[i + 2]}"]
+            i += 3
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = join_imgsz(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=argv, prog_name="yolo-tfserving")
     except SystemExit as exc:

@@ -95,10 +95,12 @@ class LetterboxBackend:
         class_names: tuple[str, ...],
         nms: NMSConfig,
         closer: Callable[[], None] | None = None,
+        rect_stride: int | None = None,
     ) -> None:
         self.name = name
         self._raw_fn = raw_fn
         self.size_hw = size_hw
+        self.rect_stride = rect_stride  # a --rect export: each image at its own stride-multiple canvas
         self._names = class_names
         self.nms = nms
         self._closer = closer
@@ -109,7 +111,7 @@ class LetterboxBackend:
 
     def detect(self, path: Path) -> Detections:
         rgb = prepare(path).rgb
-        canvas, plan = letterbox(rgb, self.size_hw)
+        canvas, plan = letterbox(rgb, self.size_hw, stride=self.rect_stride)
         predictions = np.asarray(self._raw_fn(canvas))
         xyxy, scores, classes = non_max_suppression(predictions, self.nms)
         return Detections.from_arrays(
@@ -188,7 +190,13 @@ def tf_raw_backend(
 
     name = "tf-bf16" if mixed_precision else "tf"
     return LetterboxBackend(
-        name, run, size_hw=size_hw, class_names=tuple(meta["class_names"]), nms=nms, closer=servable.close
+        name,
+        run,
+        size_hw=size_hw,
+        class_names=tuple(meta["class_names"]),
+        nms=nms,
+        closer=servable.close,
+        rect_stride=int(meta["stride"]) if meta.get("rect") else None,
     )
 
 

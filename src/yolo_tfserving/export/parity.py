@@ -16,6 +16,10 @@ tolerance fails.
 
 Without PyTorch weights (an export from a YOLOv5 ``.onnx``), the ONNX file under ONNX
 Runtime is the reference instead; the report says which one it used.
+
+A ``--rect`` export is checked at each image's own rectangle (YOLOv5's ``letterbox(auto=True)``):
+``raw`` against PyTorch there, and ``serving_default`` against the reference pipeline with that
+letterbox; the ONNX file (fixed at the square size) is checked on the square canvas.
 """
 
 from __future__ import annotations
@@ -232,21 +236,37 @@ def verify_parity(
     total = DetectionMatch()
     failures: list[str] = []
     near_ties: list[str] = []
-    for label, data, rgb in samples:
-        canvas, plan = letterbox(rgb, size_hw)
+
+    def run_raw(canvas: NDArray[np.uint8], *, with_onnx: bool) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """(reference, SavedModel ``raw``) predictions for one canvas; ONNX Runtime recorded beside."""
         x = (canvas.astype(np.float32) / 255.0)[None]
         x_nchw = x.transpose(0, 3, 1, 2).copy()
-        ort_raw = session.run(None, {session.get_inputs()[0].name: x_nchw})[0] if session is not None else None
+        ort_raw = (
+            session.run(None, {session.get_inputs()[0].name: x_nchw})[0] if session is not None and with_onnx else None
+        )
         if torch_model is not None:
             with torch.no_grad():
                 ref_raw = torch_model(torch.from_numpy(x_nchw)).numpy()
             if ort_raw is not None:
                 record("onnxruntime", ort_raw, ref_raw)
         else:
-            assert ort_raw is not None  # checked above: without PyTorch there is a session
+            assert ort_raw is not None  # checked above: without PyTorch there is a session (square canvases)
             ref_raw = ort_raw
         tf_raw = raw_fn(images=tf.constant(x))["predictions"].numpy()
         record("savedmodel_raw", tf_raw, ref_raw)
+        return ref_raw, tf_raw
+
+    rect = bool(meta.get("rect", False))
+    stride = int(meta.get("stride", 32))
+    if rect and torch_model is None:
+        raise InputError(
+            "verify of a --rect export needs PyTorch as the reference at rectangular sizes: pass --weights model.pt"
+        )
+    for label, data, rgb in samples:
+        canvas, plan = letterbox(rgb, size_hw, stride=stride if rect else None)
+        if rect:
+            run_raw(letterbox(rgb, size_hw)[0], with_onnx=True)  # the ONNX file's fixed size
+        ref_raw, tf_raw = run_raw(canvas, with_onnx=not rect or canvas.shape[:2] == size_hw)
         boxes, scores, classes = non_max_suppression(ref_raw[0], nms_config)
         ref = (unletterbox_xyxy(boxes, plan), scores, classes)
         out = detect_fn(images=tf.constant([data]))

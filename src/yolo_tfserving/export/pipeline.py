@@ -28,7 +28,8 @@ class ExportOptions:
 
     name: str = "yolov5"
     version: int = 1
-    imgsz: int = 640
+    imgsz: int | tuple[int, ...] = 640  # one side (square) or (height, width), as YOLOv5's export.py
+    rect: bool = False  # rectangular inference: minimal stride-multiple canvas per batch (tf_module)
     dynamic_batch: bool = True
     conf_threshold: float = 0.25
     iou_threshold: float = 0.45
@@ -77,8 +78,7 @@ def export_model(
     weights = Path(weights)
     out = Path(out)
     repo = repository.ModelRepository(out, repository.validate_name(options.name))
-    if options.imgsz % 32 or options.imgsz < 32:
-        raise InputError(f"--imgsz must be a positive multiple of 32, got {options.imgsz}")
+    size_hw = image_size_hw(options.imgsz)
     if options.nchw_signature not in ("none", "add", "default"):
         raise InputError(f"--nchw-signature must be none, add or default, got {options.nchw_signature!r}")
     check_max_pixels(options.max_pixels, "--max-pixels")
@@ -98,6 +98,8 @@ def export_model(
         onnx_path = scratch / "model.onnx"
         torch_model = None
         if weights.suffix.lower() == ".onnx":
+            if options.rect:
+                raise InputError("--rect needs the .pt checkpoint (an ONNX file's graph has a fixed input size)")
             progress("inspecting ONNX")
             info = inspect_onnx(weights)
             shutil.copyfile(weights, onnx_path)
@@ -107,7 +109,6 @@ def export_model(
 
             ckpt = load_checkpoint(weights)
             torch_model = ckpt.model
-            size_hw = (options.imgsz, options.imgsz)
             progress("exporting ONNX")
             export_onnx(
                 ckpt.model,
@@ -142,6 +143,7 @@ def export_model(
             "agnostic": options.agnostic,
             "multi_label": options.multi_label,
             "max_pixels": options.max_pixels,
+            "rect": options.rect,
             "signatures": signatures,
             "onnx_asset": str(ONNX_ASSET) if options.keep_onnx else None,
             "source": weights.name,
@@ -211,7 +213,9 @@ def _convert(
         torch_model, trunk_path, size_hw=info.size_hw, opset=options.opset, dynamic_batch=info.dynamic_batch
     )
     head = DetectHead.from_detect(torch_model.model[-1])
-    return tf_convert.convert_trunk(trunk_path, head, input_name="images", size_hw=info.size_hw, batch=batch)
+    return tf_convert.convert_trunk(
+        trunk_path, head, input_name="images", size_hw=info.size_hw, batch=batch, dynamic_size=options.rect
+    )
 
 
 def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOptions, target: Path) -> list[str]:
@@ -227,11 +231,24 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
         agnostic=options.agnostic,
         multi_label=options.multi_label,
         max_pixels=options.max_pixels,
+        rect=options.rect,
+        stride=info.stride,
     )
     module = YoloServingModule(network, spec)
     signatures = module.signatures(nchw=options.nchw_signature)
     tf.saved_model.save(module, str(target), signatures=signatures)
     return sorted(signatures)
+
+
+def image_size_hw(imgsz: int | Sequence[int]) -> tuple[int, int]:
+    """``--imgsz``: one side (square) or height and width, each a positive multiple of 32."""
+    sides = [imgsz] if isinstance(imgsz, int) else list(imgsz)
+    if len(sides) == 1:
+        sides = sides * 2
+    if len(sides) != 2 or any(not isinstance(s, int) or s < 32 or s % 32 for s in sides):
+        shown = imgsz if isinstance(imgsz, int) else " ".join(map(str, imgsz))
+        raise InputError(f"--imgsz takes one size or a height and a width, each a positive multiple of 32; got {shown}")
+    return sides[0], sides[1]
 
 
 def read_export_metadata(version_dir: Path) -> dict[str, Any]:

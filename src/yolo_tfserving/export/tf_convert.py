@@ -49,19 +49,37 @@ def convert_onnx(
 
 
 def convert_trunk(
-    onnx_path: Path, head: DetectHead, *, input_name: str, size_hw: tuple[int, int], batch: int | None
+    onnx_path: Path,
+    head: DetectHead,
+    *,
+    input_name: str,
+    size_hw: tuple[int, int],
+    batch: int | None,
+    dynamic_size: bool = False,
 ) -> Callable[..., object]:
     """Convert the network up to the Detect head and finish it with our NHWC head (``tf_head``).
 
-    ``onnx_path`` holds the trunk alone: one output per head level (the head's inputs).
+    ``onnx_path`` holds the trunk alone: one output per head level (the head's inputs). With
+    ``dynamic_size`` (``export --rect``) the network takes any H x W that the largest stride
+    divides (:mod:`.dynamic_size`); ``size_hw`` is then the size it was converted at.
     """
     tf = require("tensorflow")
     graph_def, input_tensor, outputs = _convert_frozen(onnx_path, input_name=input_name, size_hw=size_hw, batch=batch)
-    trunk = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), []).prune(
+    static_trunk = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), []).prune(
         input_tensor, outputs
     )
-    spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
-    shapes = [t.shape.as_list() for t in trunk.outputs]
+    shapes = [t.shape.as_list() for t in static_trunk.outputs]
+    if dynamic_size:
+        from .dynamic_size import free_spatial_size
+
+        free = free_spatial_size(graph_def, input_tensor)
+        trunk = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(free, name=""), []).prune(
+            input_tensor, outputs
+        )
+        spec = tf.TensorSpec([batch, None, None, 3], tf.float32)
+    else:
+        trunk = static_trunk
+        spec = tf.TensorSpec([batch, size_hw[0], size_hw[1], 3], tf.float32)
     nchw = tf_head.left_in_nchw(shapes, head, size_hw)
     shapes = [[s[0], s[2], s[3], s[1]] if flag else s for s, flag in zip(shapes, nchw, strict=True)]
     order = tf_head.feature_order(shapes, head, size_hw)

@@ -121,13 +121,29 @@ def _cells(ny: int, nx: int) -> np.ndarray:
     return (np.stack([xs, ys], -1).reshape(1, 1, ny * nx, 2) - 0.5).astype(np.float32)
 
 
+def _dynamic_cells(ny: tf.Tensor, nx: tf.Tensor) -> tf.Tensor:
+    """:func:`_cells` for a feature map whose size is known only at run time (``export --rect``)."""
+    ys, xs = tf.meshgrid(tf.range(ny, dtype=tf.float32), tf.range(nx, dtype=tf.float32), indexing="ij")
+    return tf.reshape(tf.stack([xs, ys], -1), [1, 1, ny * nx, 2]) - 0.5
+
+
 def decode(features: Sequence[tf.Tensor], head: DetectHead) -> tf.Tensor:
-    """NHWC feature maps (in head level order) -> ``(b, anchors, 5 + nc)`` predictions."""
+    """NHWC feature maps (in head level order) -> ``(b, anchors, 5 + nc)`` predictions.
+
+    Feature maps of static size get constant grids; of dynamic size (``export --rect``), grids
+    built from their run-time shape, as YOLOv5's Detect builds them.
+    """
     na, no = head.num_anchors, head.num_outputs
     boxes: list[tf.Tensor] = []
     scores: list[tf.Tensor] = []
     for level, feature in enumerate(features):
-        ny, nx = int(feature.shape[1]), int(feature.shape[2])
+        static = feature.shape[1] is not None and feature.shape[2] is not None
+        if static:
+            ny, nx = int(feature.shape[1]), int(feature.shape[2])
+            cells = _cells(ny, nx)
+        else:
+            ny, nx = tf.shape(feature)[1], tf.shape(feature)[2]
+            cells = _dynamic_cells(ny, nx)
         weight, bias = head.weights[level], head.biases[level]
         box_columns = [a * no + k for a in range(na) for k in range(BOX_COLUMNS)]
         box = tf.sigmoid(_conv1x1(feature, weight[:, box_columns], bias[box_columns]))
@@ -135,7 +151,7 @@ def decode(features: Sequence[tf.Tensor], head: DetectHead) -> tf.Tensor:
         box = tf.transpose(tf.reshape(box, [-1, ny * nx, na, BOX_COLUMNS]), [0, 2, 1, 3])
         stride = np.float32(head.strides[level])
         anchors = head.anchors_wh[level].astype(np.float32).reshape(1, na, 1, 2)
-        xy = (box[..., 0:2] * 2.0 + _cells(ny, nx)) * stride
+        xy = (box[..., 0:2] * 2.0 + cells) * stride
         wh = (box[..., 2:4] * 2.0) ** 2 * anchors
         boxes.append(tf.reshape(tf.concat([xy, wh], -1), [-1, na * ny * nx, BOX_COLUMNS]))
         for anchor in range(na):

@@ -20,6 +20,13 @@ Signatures (see the README's "Signatures" section):
   inputs cannot be called over REST).
 - ``predict_nchw`` (optional): ``input`` float32 NCHW [N, 3, H, W] -> ``output``: the
   original write-up's contract.
+
+With ``rect`` (``export --rect``) the network runs at each batch's own size: ``serving_default``
+and ``detect`` letterbox to the batch's minimal stride-multiple canvas
+(:func:`.tf_ops.letterbox_rect_batch`); ``raw`` and ``predict_nchw`` take any H and W that the
+largest stride divides; ``raw_bytes`` takes a second input, ``size_hw`` int32 [2], the canvas size
+every element of the batch has. ``limits`` also answers ``size_h``, ``size_w``, ``stride`` and
+``rect`` (1 or 0): what a client needs to letterbox for a model whose signature says H = W = -1.
 """
 
 from __future__ import annotations
@@ -48,10 +55,19 @@ class ServingSpec:
     agnostic: bool = False
     multi_label: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    rect: bool = False  # rectangular inference: see the module docstring
+    stride: int = 32  # the model's largest stride (rect canvases are multiples of it)
 
     def limits(self) -> dict[str, int]:
         """What the ``limits`` signature answers."""
-        return {"max_pixels": self.max_pixels, "max_det": self.max_det}
+        return {
+            "max_pixels": self.max_pixels,
+            "max_det": self.max_det,
+            "size_h": self.size_hw[0],
+            "size_w": self.size_hw[1],
+            "stride": self.stride,
+            "rect": int(self.rect),
+        }
 
 
 class YoloServingModule(tf.Module):
@@ -65,7 +81,7 @@ class YoloServingModule(tf.Module):
         self._nms_options = tf_ops.NMSOptions(
             max_det=spec.max_det, agnostic=spec.agnostic, multi_label=spec.multi_label
         )
-        h, w = spec.size_hw
+        h, w = (None, None) if spec.rect else spec.size_hw
         self.raw = tf.function(self._raw, input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32, name="images")])
         self.serving_default = tf.function(
             self._serving_default, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
@@ -79,7 +95,17 @@ class YoloServingModule(tf.Module):
                 tf.TensorSpec([None], tf.int32, name="max_det"),
             ],
         )
-        self.raw_bytes = tf.function(self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        self.raw_bytes = (
+            tf.function(
+                self._raw_bytes_rect,
+                input_signature=[
+                    tf.TensorSpec([None], tf.string, name="images"),
+                    tf.TensorSpec([2], tf.int32, name="size_hw"),
+                ],
+            )
+            if spec.rect
+            else tf.function(self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        )
         self.class_names_fn = tf.function(
             self._class_names, input_signature=[tf.TensorSpec([None], tf.int32, name="class_ids")]
         )
@@ -88,20 +114,41 @@ class YoloServingModule(tf.Module):
             self._predict_nchw, input_signature=[tf.TensorSpec([None, 3, h, w], tf.float32, name="input")]
         )
 
+    def _checked_size(self, images: tf.Tensor) -> tf.Tensor:
+        """``images`` [N, H, W, C], refused unless the largest stride divides H and W (``--rect``)."""
+        if not self.spec.rect:
+            return images
+        stride = self.spec.stride
+        hw = tf.shape(images)[1:3]
+        check = tf.debugging.Assert(
+            tf.logical_and(tf.reduce_all(hw >= stride), tf.reduce_all(tf.math.floormod(hw, stride) == 0)),
+            [f"images height and width must be positive multiples of {stride} (the model's stride); got", hw],
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(images)
+
     def _raw(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"predictions": self._network(images)}
+        return {"predictions": self._network(self._checked_size(images))}
 
     def _raw_bytes(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         h, w = self.spec.size_hw
+        return self._predictions_bytes(images, h, w, f"{h}x{w}x3")
+
+    def _raw_bytes_rect(self, images: tf.Tensor, size_hw: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self._predictions_bytes(images, size_hw[0], size_hw[1], "size_hw[0] x size_hw[1] x 3")
+
+    def _predictions_bytes(
+        self, images: tf.Tensor, h: int | tf.Tensor, w: int | tf.Tensor, what: str
+    ) -> dict[str, tf.Tensor]:
         pixels = tf.io.decode_raw(images, tf.uint8)
         checks = [
             tf.debugging.assert_equal(
-                tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {h}x{w}x3 uint8 bytes"
+                tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {what} uint8 bytes"
             )
         ]
         with tf.control_dependencies(checks):
             canvases = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
-        predictions = self._network(canvases)
+        predictions = self._network(self._checked_size(canvases))
         # one serialized TensorProto per image; the `_bytes` suffix makes TF Serving's REST send it as b64
         serialized = tf.map_fn(tf.io.serialize_tensor, predictions, fn_output_signature=tf.string)
         return {"predictions_bytes": serialized}
@@ -118,7 +165,7 @@ class YoloServingModule(tf.Module):
         return {"values": tf.where(tf.reduce_any(hits, axis=1), found, tf.constant(-1, tf.int64))}
 
     def _predict_nchw(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the contract's name
-        return {"output": self._network(tf.transpose(input, [0, 2, 3, 1]))}
+        return {"output": self._network(self._checked_size(tf.transpose(input, [0, 2, 3, 1])))}
 
     def _serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         n = tf.shape(images)[0]
@@ -150,21 +197,28 @@ class YoloServingModule(tf.Module):
             capped = tf.minimum(max_det, self.spec.max_det)
             return self._run(images, conf_threshold, iou_threshold, capped)
 
-    def _run(self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _canvases(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tuple[int, int] | tf.Tensor]:
+        """Encoded images -> (canvases, source_hw [N, 2], canvas size): square, or per batch (``rect``)."""
         size_hw = self.spec.size_hw
+        if self.spec.rect:
+            return tf_ops.letterbox_rect_batch(images, size_hw, self.spec.stride, self.spec.max_pixels)
         canvases, source_hw = tf.map_fn(
             lambda b: tf_ops.letterbox(tf_ops.decode_rgb(b, self.spec.max_pixels), size_hw),
             images,
             fn_output_signature=(tf.TensorSpec([*size_hw, 3], tf.float32), tf.TensorSpec([2], tf.int32)),
             parallel_iterations=4,
         )
+        return canvases, source_hw, size_hw
+
+    def _run(self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor) -> dict[str, tf.Tensor]:
+        canvases, source_hw, canvas_hw = self._canvases(images)
         predictions = self._network(canvases)
         k = self.spec.max_det
 
         def per_image(args: Sequence[tf.Tensor]) -> tuple[tf.Tensor, ...]:
             pred, hw, c, i, m = args
             boxes, scores, classes = tf_ops.nms(pred, c, i, m, self._nms_options)
-            boxes = tf_ops.unletterbox(boxes, hw, size_hw)
+            boxes = tf_ops.unletterbox(boxes, hw, canvas_hw)
             count = tf.shape(scores)[0]
             pad = k - count
             return (

@@ -42,17 +42,28 @@ def decode_rgb(encoded: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.T
     return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
 
 
-def letterbox(image: tf.Tensor, target_hw: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """HxWx3 uint8 -> (target_h x target_w x 3 float32 in [0, 1], source_hw int32[2])."""
-    shape = tf.shape(image)
-    h, w = shape[0], shape[1]
-    hf, wf = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
-    th, tw = float(target_hw[0]), float(target_hw[1])
-    scale = tf.minimum(th / hf, tw / wf)
-    new_h = tf.cast(tf.round(hf * scale), tf.int32)
-    new_w = tf.cast(tf.round(wf * scale), tf.int32)
-    dh = (th - tf.cast(new_h, tf.float64)) / 2.0
-    dw = (tw - tf.cast(new_w, tf.float64)) / 2.0
+def resized_size(source_hw: tf.Tensor, target_hw: tuple[int, int]) -> tf.Tensor:
+    """int32 [..., 2] source sizes -> the sizes YOLOv5 resizes them to for ``target_hw`` (aspect kept)."""
+    hf = tf.cast(source_hw[..., 0], tf.float64)
+    wf = tf.cast(source_hw[..., 1], tf.float64)
+    scale = tf.minimum(float(target_hw[0]) / hf, float(target_hw[1]) / wf)
+    return tf.cast(tf.stack([tf.round(hf * scale), tf.round(wf * scale)], -1), tf.int32)
+
+
+def rect_canvas_hw(resized_hw: tf.Tensor, target_hw: tuple[int, int], stride: int) -> tf.Tensor:
+    """YOLOv5's ``letterbox(auto=True)`` canvas for images resized to ``resized_hw`` [..., 2]."""
+    return resized_hw + tf.math.floormod(tf.constant(target_hw, tf.int32) - resized_hw, stride)
+
+
+def place(image: tf.Tensor, resized_hw: tf.Tensor, canvas_hw: tf.Tensor) -> tf.Tensor:
+    """Resize an HxWx3 uint8 image to ``resized_hw`` and centre it in a grey ``canvas_hw`` canvas.
+
+    Returns float32 in [0, 1]; padding split as YOLOv5 splits it (``round(d - 0.1)`` first).
+    """
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    new_h, new_w = resized_hw[0], resized_hw[1]
+    dh = tf.cast(canvas_hw[0] - new_h, tf.float64) / 2.0
+    dw = tf.cast(canvas_hw[1] - new_w, tf.float64) / 2.0
     top = tf.cast(tf.round(dh - 0.1), tf.int32)
     left = tf.cast(tf.round(dw - 0.1), tf.int32)
 
@@ -66,23 +77,61 @@ def letterbox(image: tf.Tensor, target_hw: tuple[int, int]) -> tuple[tf.Tensor, 
     body = tf.cond(same, keep, resize)
     paddings = tf.stack(
         [
-            tf.stack([top, target_hw[0] - new_h - top]),
-            tf.stack([left, target_hw[1] - new_w - left]),
+            tf.stack([top, canvas_hw[0] - new_h - top]),
+            tf.stack([left, canvas_hw[1] - new_w - left]),
             tf.constant([0, 0]),
         ]
     )
-    canvas = tf.pad(body, paddings, constant_values=float(PAD_VALUE))
-    canvas = tf.ensure_shape(canvas, [target_hw[0], target_hw[1], 3]) / 255.0
-    return canvas, tf.stack([h, w])
+    return tf.pad(body, paddings, constant_values=float(PAD_VALUE)) / 255.0
 
 
-def unletterbox(boxes: tf.Tensor, source_hw: tf.Tensor, target_hw: tuple[int, int]) -> tf.Tensor:
-    """xyxy boxes on the canvas -> source pixels, clipped (YOLOv5's scale_boxes)."""
+def letterbox(image: tf.Tensor, target_hw: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """HxWx3 uint8 -> (target_h x target_w x 3 float32 in [0, 1], source_hw int32[2])."""
+    source_hw = tf.shape(image)[:2]
+    canvas = place(image, resized_size(source_hw, target_hw), tf.constant(target_hw, tf.int32))
+    return tf.ensure_shape(canvas, [target_hw[0], target_hw[1], 3]), source_hw
+
+
+def letterbox_rect_batch(
+    images: tf.Tensor, target_hw: tuple[int, int], stride: int, max_pixels: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Encoded images [N] -> (canvases [N, H, W, 3], source_hw [N, 2], canvas_hw [2]) for ``--rect``.
+
+    Each image is resized as for ``target_hw`` and centred in the batch's canvas: the smallest
+    that holds every image's own ``letterbox(auto=True)`` rectangle (one image: exactly its own).
+    """
+    n = tf.shape(images)[0]
+    decoded = tf.TensorArray(tf.uint8, size=n, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
+    sizes = tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2]))
+
+    def decode_one(i: tf.Tensor, pixels: tf.TensorArray, hws: tf.TensorArray) -> tuple[tf.Tensor, ...]:
+        image = decode_rgb(images[i], max_pixels)
+        return i + 1, pixels.write(i, image), hws.write(i, tf.shape(image)[:2])
+
+    _, decoded, sizes = tf.while_loop(
+        lambda i, *_: i < n, decode_one, (tf.constant(0), decoded, sizes), parallel_iterations=4
+    )
+    source_hw = tf.reshape(sizes.stack(), [-1, 2])
+    resized = resized_size(source_hw, target_hw)
+    canvas_hw = tf.reduce_max(rect_canvas_hw(resized, target_hw, stride), axis=0)
+    canvases = tf.map_fn(
+        lambda i: place(decoded.read(i), resized[i], canvas_hw),
+        tf.range(n),
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32),
+        parallel_iterations=4,
+    )
+    return canvases, source_hw, canvas_hw
+
+
+def unletterbox(boxes: tf.Tensor, source_hw: tf.Tensor, target_hw: tuple[int, int] | tf.Tensor) -> tf.Tensor:
+    """xyxy boxes on the ``target_hw`` canvas -> source pixels, clipped (YOLOv5's scale_boxes)."""
     hf = tf.cast(source_hw[0], tf.float64)
     wf = tf.cast(source_hw[1], tf.float64)
-    gain = tf.minimum(target_hw[0] / hf, target_hw[1] / wf)
-    pad_x = tf.cast((target_hw[1] - wf * gain) / 2.0, tf.float32)
-    pad_y = tf.cast((target_hw[0] - hf * gain) / 2.0, tf.float32)
+    th = tf.cast(target_hw[0], tf.float64)
+    tw = tf.cast(target_hw[1], tf.float64)
+    gain = tf.minimum(th / hf, tw / wf)
+    pad_x = tf.cast((tw - wf * gain) / 2.0, tf.float32)
+    pad_y = tf.cast((th - hf * gain) / 2.0, tf.float32)
     gain32 = tf.cast(gain, tf.float32)
     x1 = (boxes[:, 0] - pad_x) / gain32
     y1 = (boxes[:, 1] - pad_y) / gain32

@@ -107,6 +107,10 @@ def _input_proto(key: str, info: Any, image: bytes, values: WarmupValues) -> Any
     value = known.get((key, int(info.dtype)))
     if value is not None and dims == [-1]:
         return ndarray_to_tensor_proto(value)
+    if (key, int(info.dtype), dims) == ("size_hw", DataType.DT_INT32, [2]):  # raw_bytes of a --rect export
+        return ndarray_to_tensor_proto(np.asarray(values.size_hw, np.int32))
+    if int(info.dtype) == DataType.DT_FLOAT and len(dims) == 4 and dims.count(-1) == 3:  # raw of a --rect export
+        dims = [-1, *values.size_hw, 3] if dims[3] == 3 else [-1, 3, *values.size_hw]
     if int(info.dtype) == DataType.DT_FLOAT and len(dims) >= 2 and all(d > 0 for d in dims[1:]):
         proto = ndarray_to_tensor_proto(np.asarray([FILL_VALUE], np.float32))  # one value in float_val ...
         shape = proto.tensor_shape

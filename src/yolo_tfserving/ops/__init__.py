@@ -1,12 +1,20 @@
 """Pure-numpy pre- and post-processing with YOLOv5's exact semantics (no TF, no torch)."""
 
 from .boxes import box_iou, clip_xyxy, cxcywh_to_xyxy
-from .letterbox import Letterbox, letterbox, resize_bilinear, unletterbox_xyxy
+from .letterbox import (
+    Letterbox,
+    batch_canvas_hw,
+    letterbox,
+    rect_canvas_hw,
+    resize_bilinear,
+    unletterbox_xyxy,
+)
 from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression
 
 __all__ = [
     "Letterbox",
     "NMSConfig",
+    "batch_canvas_hw",
     "box_iou",
     "clip_xyxy",
     "cxcywh_to_xyxy",
@@ -14,6 +22,7 @@ __all__ = [
     "nms_candidates",
     "nms_indices",
     "non_max_suppression",
+    "rect_canvas_hw",
     "resize_bilinear",
     "unletterbox_xyxy",
 ]
