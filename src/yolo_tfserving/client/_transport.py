@@ -93,25 +93,19 @@ def _encode_strings(value: Any) -> Any:
     return value.encode()
 
 
-class RestTransport:
-    def __init__(self, url: str, *, timeout_s: float) -> None:
+class _RestBase:
+    """What both REST transports share: the URL, the error mapping, the size record (no I/O)."""
+
+    def __init__(self, url: str) -> None:
         import httpx
 
         self.url = url.rstrip("/")
         self._httpx = httpx
-        self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
         self.last_request_bytes = 0
         self.last_response_bytes = 0
 
-    def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
-        try:
-            response = self._client.request(method, path, content=body, headers=_json_headers(body))
-        except self._httpx.HTTPError as exc:
-            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
-        return self._check(response, path, target, body)
-
     def _check(self, response: Any, path: str, target: ModelTarget, body: bytes | None) -> bytes:
-        """Record sizes; turn an error status into our exceptions (shared with the async transport)."""
+        """Record sizes; turn an error status into our exceptions (both transports)."""
         self.last_request_bytes = len(body or b"")
         self.last_response_bytes = len(response.content)
         if response.status_code != 200:
@@ -126,6 +120,21 @@ class RestTransport:
                 url=self.url,
             )
         return bytes(response.content)
+
+
+class RestTransport(_RestBase):
+    """TF Serving's REST API over a blocking ``httpx.Client``."""
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        super().__init__(url)
+        self._client = self._httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
+        try:
+            response = self._client.request(method, path, content=body, headers=_json_headers(body))
+        except self._httpx.HTTPError as exc:
+            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
+        return self._check(response, path, target, body)
 
     def predict(
         self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
@@ -160,12 +169,11 @@ def _rest_unreachable(exc: Exception, httpx: Any, url: str, path: str) -> Server
     )
 
 
-class AsyncRestTransport(RestTransport):
-    """:class:`RestTransport` on ``httpx.AsyncClient``: same requests, same parsing, awaitable I/O."""
+class AsyncRestTransport(_RestBase):
+    """:class:`RestTransport`'s sibling on ``httpx.AsyncClient``: same requests, same parsing, awaitable I/O."""
 
     def __init__(self, url: str, *, timeout_s: float) -> None:
-        super().__init__(url, timeout_s=timeout_s)
-        self._client.close()
+        super().__init__(url)
         self._async = self._httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
 
     async def _acall(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
@@ -200,7 +208,9 @@ def _rest_error_message(response: Any) -> str:
 
 
 # -- gRPC ----------------------------------------------------------------------------------
-class GrpcTransport:
+class _GrpcBase:
+    """What both gRPC transports share: request builders, response parsers, error mapping (no I/O)."""
+
     def __init__(self, target: str, *, timeout_s: float) -> None:
         try:
             import grpc
@@ -215,12 +225,12 @@ class GrpcTransport:
         self._services = services
         self._tensors = tensors
         self._timeout_s = timeout_s
-        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
-        self._channel = grpc.insecure_channel(target, options=options)
-        self._predict = services.prediction_stub(self._channel)
-        self._model = services.model_stub(self._channel)
         self.last_request_bytes = 0
         self.last_response_bytes = 0
+
+    def _stubs(self, channel: Any) -> None:
+        self._predict = self._services.prediction_stub(channel)
+        self._model = self._services.model_stub(channel)
 
     def _spec(self, spec: Any, target: ModelTarget, signature_name: str = "") -> None:
         spec.name = target.name
@@ -250,13 +260,6 @@ class GrpcTransport:
         self.last_request_bytes = request.ByteSize()
         self.last_response_bytes = response.ByteSize()
         return response
-
-    def _invoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
-        try:
-            response = method(request, timeout=self._timeout_s)
-        except self._grpc.RpcError as exc:
-            raise self._translate(exc, target) from exc
-        return self._record(request, response)
 
     # request builders and response parsers, shared with the async transport
     def _predict_request(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray]) -> Any:
@@ -297,6 +300,25 @@ class GrpcTransport:
             "metadata": {"signature_def": message_to_dict(sig_map, preserving_proto_field_name=True)},
         }
 
+
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+
+
+class GrpcTransport(_GrpcBase):
+    """TF Serving's gRPC API over a blocking channel."""
+
+    def __init__(self, target: str, *, timeout_s: float) -> None:
+        super().__init__(target, timeout_s=timeout_s)
+        self._channel = self._grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._stubs(self._channel)
+
+    def _invoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
+        try:
+            response = method(request, timeout=self._timeout_s)
+        except self._grpc.RpcError as exc:
+            raise self._translate(exc, target) from exc
+        return self._record(request, response)
+
     def predict(
         self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
     ) -> dict[str, np.ndarray]:
@@ -320,16 +342,13 @@ def _status_json(response: Any) -> dict[str, Any]:
     return message_to_dict(response, preserving_proto_field_name=True)
 
 
-class AsyncGrpcTransport(GrpcTransport):
-    """:class:`GrpcTransport` on a ``grpc.aio`` channel: same messages, same parsing, awaitable I/O."""
+class AsyncGrpcTransport(_GrpcBase):
+    """:class:`GrpcTransport`'s sibling on a ``grpc.aio`` channel: same messages, same parsing, awaitable I/O."""
 
     def __init__(self, target: str, *, timeout_s: float) -> None:
         super().__init__(target, timeout_s=timeout_s)
-        self._channel.close()
-        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
-        self._channel = self._grpc.aio.insecure_channel(target, options=options)
-        self._predict = self._services.prediction_stub(self._channel)
-        self._model = self._services.model_stub(self._channel)
+        self._channel = self._grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._stubs(self._channel)
 
     async def _ainvoke(self, method: Any, request: Any, target: ModelTarget) -> Any:
         try:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._errors import ImageTooLargeError, InputError, RequestError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
-from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
+from ..ops import NMSConfig, batch_canvas_hw, letterbox, non_max_suppression, unletterbox_xyxy
 from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, ModelTarget, RestTransport
 from .detections import Detections
 from .images import ImageInput, PreparedImage, prepare
@@ -36,6 +36,7 @@ from .images import ImageInput, PreparedImage, prepare
 MODES = ("server", "client")
 PROTOCOLS = ("rest", "grpc")
 LIMITS_SIGNATURE = "limits"  # the export's limits by name (export/tf_module.py)
+_LIMIT_NAMES = ("max_pixels", "size_h", "size_w", "stride", "rect")  # -1: a name the export does not know
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ModelFacts:
     size_hw: tuple[int, int]
     class_names: tuple[str, ...]
     max_pixels: int | None = None  # the model's image pixel limit (0: none); None: the export does not say
+    rect_stride: int | None = None  # an ``export --rect`` model: canvases are multiples of this stride
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,23 @@ def _advance(steps: _Steps[_T], reply: Any) -> tuple[bool, Any]:
 
 
 def _split_url(url: str, protocol: str | None) -> tuple[str, str]:
+    """(protocol, address) from the URL's scheme; a bare ``host:port`` is REST unless ``protocol="grpc"``.
+
+    The port never decides (TF Serving's 8500 is only a convention): gRPC is ``grpc://host:port``.
+    """
     if url.startswith("grpc://"):
+        if protocol not in (None, "grpc"):
+            raise InputError(f"url {url!r} is gRPC but protocol={protocol!r}; drop one of them")
         return "grpc", url[len("grpc://") :]
     if url.startswith(("http://", "https://")):
-        return protocol or "rest", url
-    if protocol == "grpc" or (protocol is None and url.rsplit(":", 1)[-1] == "8500"):
+        if protocol not in (None, "rest"):
+            raise InputError(f"url {url!r} is REST; for gRPC write grpc://host:port")
+        return "rest", url
+    if "://" in url:
+        raise InputError(f"url {url!r}: the scheme must be http://, https:// or grpc://")
+    if protocol == "grpc":
         return "grpc", url
-    return "rest", "http://" + url
+    return protocol or "rest", "http://" + url
 
 
 class _Core:
@@ -137,8 +149,13 @@ class _Core:
 
     # client mode
     def canvases(self, images: Sequence[PreparedImage]) -> tuple[np.ndarray, list[Any]]:
-        assert self.facts is not None
-        boxes = [letterbox(p.rgb, self.facts.size_hw) for p in images]
+        """The letterboxed batch: square, or (a ``--rect`` model) the batch's own canvas, as in the graph."""
+        facts = self.facts
+        assert facts is not None
+        canvas_hw = None
+        if facts.rect_stride is not None:
+            canvas_hw = batch_canvas_hw([p.size_hw for p in images], facts.size_hw, facts.rect_stride)
+        boxes = [letterbox(p.rgb, facts.size_hw, canvas_hw=canvas_hw) for p in images]
         return np.stack([c for c, _ in boxes]), [plan for _, plan in boxes]
 
     def client_response(
@@ -156,6 +173,7 @@ class _Core:
         return out
 
     def facts_from_metadata(self, metadata: dict[str, Any]) -> tuple[tuple[int, int], int]:
+        """The ``raw`` signature's input size (-1 x -1 for a ``--rect`` export) and number of classes."""
         sigs = metadata["metadata"]["signature_def"]["signature_def"]
         raw = sigs.get("raw")
         if raw is None:
@@ -217,6 +235,11 @@ class _ClientBase:
         self._address = address
         self._timeout_s = timeout_s
         self._max_pixels = None if max_pixels is None else check_max_pixels(max_pixels)
+        self._open_transport()
+
+    def _open_transport(self) -> None:
+        """Create ``self.transport`` for ``self.protocol`` (each client its own kind)."""
+        raise NotImplementedError
 
     @property
     def mode(self) -> str:
@@ -235,11 +258,11 @@ class _ClientBase:
     def _raw_request(self, canvases: np.ndarray) -> tuple[str, dict[str, np.ndarray], str]:
         """Client mode's model call: REST sends 8-bit canvases as bytes, gRPC float32 tensor_content."""
         if self.protocol == "rest":
-            return (
-                "raw_bytes",
-                {"images": np.asarray([c.tobytes() for c in canvases], dtype=object)},
-                "predictions_bytes",
-            )
+            inputs = {"images": np.asarray([c.tobytes() for c in canvases], dtype=object)}
+            facts = self._core.facts
+            if facts is not None and facts.rect_stride is not None:  # a --rect export's raw_bytes: the canvas size
+                inputs["size_hw"] = np.asarray(canvases.shape[1:3], np.int32)
+            return "raw_bytes", inputs, "predictions_bytes"
         return "raw", {"images": canvases.astype(np.float32) / np.float32(255.0)}, "predictions"
 
     @staticmethod
@@ -290,13 +313,24 @@ class _ClientBase:
         metadata = yield _Metadata()
         size_hw, nc = core.facts_from_metadata(metadata)
         names = yield _Predict("class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, "class_names")
-        max_pixels = None
+        known: dict[str, int] = {}
         if core.has_limits(metadata):  # exports before the limit have no `limits` signature
-            limits = yield _Predict(LIMITS_SIGNATURE, {"names": np.asarray([b"max_pixels"], dtype=object)}, "values")
-            value = int(np.asarray(limits["values"]).reshape(-1)[0])
-            max_pixels = value if value >= 0 else None
+            asked = np.asarray([n.encode() for n in _LIMIT_NAMES], dtype=object)
+            limits = yield _Predict(LIMITS_SIGNATURE, {"names": asked}, "values")
+            values = np.asarray(limits["values"]).reshape(-1)
+            known = {n: int(v) for n, v in zip(_LIMIT_NAMES, values, strict=True) if int(v) >= 0}
+        rect_stride = known.get("stride") if known.get("rect") == 1 else None
+        if rect_stride is not None:
+            size_hw = (known["size_h"], known["size_w"])
+        if min(size_hw) <= 0:
+            raise RequestError(
+                "the model's raw signature has no fixed size and its limits do not say which; re-export it", status=""
+            )
         core.facts = ModelFacts(
-            size_hw=size_hw, class_names=tuple(_text(n) for n in names["class_names"]), max_pixels=max_pixels
+            size_hw=size_hw,
+            class_names=tuple(_text(n) for n in names["class_names"]),
+            max_pixels=known.get("max_pixels"),
+            rect_stride=rect_stride,
         )
         return core.facts
 
@@ -325,12 +359,14 @@ class _ClientBase:
 class Client(_ClientBase):
     """A synchronous client. Use as a context manager or call :meth:`close`.
 
-    ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` / ``host:8500`` (gRPC).
+    ``url``: ``http://host:8501`` (REST) or ``grpc://host:8500`` (gRPC); a bare ``host:port`` is REST
+    unless ``protocol="grpc"``. Every option is keyword-only (see :class:`_ClientBase`).
     """
 
-    def __init__(self, url: str = "http://localhost:8501", **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
-        self.transport: RestTransport | GrpcTransport = (
+    transport: RestTransport | GrpcTransport
+
+    def _open_transport(self) -> None:
+        self.transport = (
             RestTransport(self._address, timeout_s=self._timeout_s)
             if self.protocol == "rest"
             else GrpcTransport(self._address, timeout_s=self._timeout_s)
@@ -406,9 +442,10 @@ class AsyncClient(_ClientBase):
     responses parsed by the same code as :class:`Client`'s.
     """
 
-    def __init__(self, url: str = "http://localhost:8501", **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
-        self.transport: AsyncRestTransport | AsyncGrpcTransport = (
+    transport: AsyncRestTransport | AsyncGrpcTransport
+
+    def _open_transport(self) -> None:
+        self.transport = (
             AsyncRestTransport(self._address, timeout_s=self._timeout_s)
             if self.protocol == "rest"
             else AsyncGrpcTransport(self._address, timeout_s=self._timeout_s)

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._errors import InputError
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Detections:
     """Boxes in original-image pixels (``xyxy``), with confidence and class per row.
 
@@ -19,6 +21,10 @@ class Detections:
 
         people = dets[dets.class_id == 0]
         confident = dets[dets.confidence > 0.5]
+
+    ``a == b`` compares values: the same rows, in the same order, with exactly equal arrays and the
+    same ``image_size_hw`` (use ``np.allclose`` on the arrays for a tolerance). Detections are not
+    hashable (their arrays are mutable).
     """
 
     xyxy: NDArray[np.float32]
@@ -41,15 +47,28 @@ class Detections:
             names = np.asarray([str(c) for c in class_id], dtype=str)
         for label, arr in (("confidence", confidence), ("class_id", class_id), ("class_name", names)):
             if len(arr) != n:
-                raise ValueError(f"Detections: {label} has {len(arr)} rows, xyxy has {n}")
+                raise InputError(f"Detections: {label} has {len(arr)} rows, xyxy has {n}")
         if n and not np.isfinite(xyxy).all():
-            raise ValueError("Detections: xyxy must be finite")
+            raise InputError("Detections: xyxy must be finite")
         if n and ((xyxy[:, 2] < xyxy[:, 0]).any() or (xyxy[:, 3] < xyxy[:, 1]).any()):
-            raise ValueError("Detections: boxes must satisfy x1 <= x2 and y1 <= y2")
+            raise InputError("Detections: boxes must satisfy x1 <= x2 and y1 <= y2")
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "confidence", confidence)
         object.__setattr__(self, "class_id", class_id)
         object.__setattr__(self, "class_name", names)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return (
+            self.image_size_hw == other.image_size_hw
+            and np.array_equal(self.xyxy, other.xyxy)
+            and np.array_equal(self.confidence, other.confidence)
+            and np.array_equal(self.class_id, other.class_id)
+            and np.array_equal(self.class_name, other.class_name)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     # -- constructors -------------------------------------------------------------
     @classmethod

@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from .._errors import InputError
+
 COEF_BITS = 11
 COEF_SCALE = 1 << COEF_BITS  # OpenCV's INTER_RESIZE_COEF_SCALE
 _AREA_ROUNDS_UP_CHANNELS = (1, 3, 4)  # channel counts with OpenCV's "(sum + 2) >> 2" 2x2 path
@@ -133,11 +135,11 @@ def _fixed_point_linear(image: NDArray[np.uint8], out_h: int, out_w: int) -> NDA
 def resize_linear(image: NDArray[np.uint8], size_hw: tuple[int, int]) -> NDArray[np.uint8]:
     """``cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)`` for an HxWxC uint8 array."""
     if image.ndim != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an HxWxC uint8 image, got shape {image.shape} dtype {image.dtype}")
+        raise InputError(f"expected an HxWxC uint8 image, got shape {image.shape} dtype {image.dtype}")
     in_h, in_w = image.shape[:2]
     out_h, out_w = size_hw
     if in_h <= 0 or in_w <= 0 or out_h <= 0 or out_w <= 0:
-        raise ValueError(f"sizes must be positive, got {image.shape[:2]} -> {size_hw}")
+        raise InputError(f"sizes must be positive, got {image.shape[:2]} -> {size_hw}")
     if (in_h, in_w) == (out_h, out_w):
         return image.copy()
     if is_exact_half((in_h, in_w), (out_h, out_w)):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._errors import InputError
 from .boxes import cxcywh_to_xyxy
 
 CLASS_OFFSET = 7680.0  # YOLOv5's max_wh: larger than any image side
@@ -35,11 +36,11 @@ class NMSConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf_threshold <= 1.0:
-            raise ValueError(f"conf_threshold must be in [0, 1], got {self.conf_threshold}")
+            raise InputError(f"conf_threshold must be in [0, 1], got {self.conf_threshold}")
         if not 0.0 <= self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in [0, 1], got {self.iou_threshold}")
+            raise InputError(f"iou_threshold must be in [0, 1], got {self.iou_threshold}")
         if self.max_det < 1:
-            raise ValueError(f"max_det must be >= 1, got {self.max_det}")
+            raise InputError(f"max_det must be >= 1, got {self.max_det}")
 
 
 def nms_indices(
@@ -87,7 +88,7 @@ def nms_candidates(
     """The rows that enter the greedy NMS of :func:`non_max_suppression`: ``(xyxy, scores, class_ids)``
     after the thresholds, the class filter and the ``max_nms`` cut (boxes in the model's input pixels)."""
     if prediction.ndim != 2 or prediction.shape[1] < 6:
-        raise ValueError(f"expected predictions of shape (anchors, 5 + classes), got {prediction.shape}")
+        raise InputError(f"expected predictions of shape (anchors, 5 + classes), got {prediction.shape}")
     pred = prediction[prediction[:, 4] > config.conf_threshold].astype(np.float32, copy=False)
     empty = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64))
     if not pred.shape[0]:
