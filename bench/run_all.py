@@ -22,6 +22,7 @@ SECTIONS = [
     ("Request formats and transports (issue 4)", "client_payload", {"repeats": 20}),
     ("COCO mAP through every backend (issue 5)", "eval_backends", {}),
     ("Image bombs (issue 10)", "image_bombs", {}),
+    ("Rectangular inference (issue 11)", "rect_inference", {"repeats": 2}),
 ]
 
 
@@ -45,7 +46,7 @@ def main() -> int:
     for title, module_name, kwargs in SECTIONS:
         module = importlib.import_module(module_name)
         if args.quick:
-            kwargs = {k: (max(20, v // 3) if k == "repeats" else 3.0) for k, v in kwargs.items()}
+            kwargs = {k: (min(v, max(20, v // 3)) if k == "repeats" else 3.0) for k, v in kwargs.items()}
         print(f"running {module_name} ...", file=sys.stderr, flush=True)
         result = module.run(args.weights, image, **kwargs)
         parts += [f"## {title}", "", module.to_markdown(result), ""]
