@@ -387,6 +387,21 @@ class Client(_ClientBase):
     def metadata(self) -> dict[str, Any]:
         return self.transport.metadata(self._core.target)
 
+    @property
+    def last_exchange_bytes(self) -> tuple[int, int]:
+        """``(request, response)`` sizes in bytes of this client's latest server call (REST: the JSON
+        bodies; gRPC: the serialized messages); ``(0, 0)`` before any."""
+        return self.transport.last_request_bytes, self.transport.last_response_bytes
+
+    def predict_json(self, *, body: bytes) -> bytes:
+        """POST ``body``, a ready-made REST predict request (JSON naming its own ``signature_name``), to
+        this client's model and return the response body unparsed. REST only. For benchmarks of other
+        clients' request formats (``bench --mode json-floats``); error statuses raise as in :meth:`detect`.
+        """
+        if not isinstance(self.transport, RestTransport):
+            raise InputError(f"predict_json is REST only; this client speaks {self.protocol}")
+        return self.transport.predict_raw_json(self._core.target, body)
+
     def model_facts(self) -> ModelFacts:
         """The model's input size, class names and pixel limit (read once from the server, then cached)."""
         return self._run(self._facts_steps())
@@ -465,6 +480,12 @@ class AsyncClient(_ClientBase):
 
     async def metadata(self) -> dict[str, Any]:
         return await self.transport.ametadata(self._core.target)
+
+    @property
+    def last_exchange_bytes(self) -> tuple[int, int]:
+        """``(request, response)`` sizes in bytes of this client's latest server call (REST: the JSON
+        bodies; gRPC: the serialized messages); ``(0, 0)`` before any."""
+        return self.transport.last_request_bytes, self.transport.last_response_bytes
 
     async def model_facts(self) -> ModelFacts:
         """The model's input size, class names and pixel limit (read once from the server, then cached)."""
