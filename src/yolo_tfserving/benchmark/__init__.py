@@ -8,17 +8,10 @@ result.write_csv("requests.csv")
 result.plot("bench.png")  # needs the [bench] extra (matplotlib)
 """
 
-from .loadgen import (
-    MODES,
-    BenchConfig,
-    BenchProgress,
-    BenchResult,
-    RequestRecord,
-    json_floats_body,
-    load_images,
-    run_benchmark,
-    synthetic_jpeg,
-)
+from ._bodies import json_floats_body
+from ._plan import MODES, BenchConfig, load_images, synthetic_jpeg
+from ._report import BenchProgress, BenchResult, RequestRecord
+from .loadgen import run_benchmark
 
 __all__ = [
     "MODES",
