@@ -96,7 +96,7 @@ def prepare(workdir: Path, *, weights: Path | None, yolo_dir: Path | None = None
 
 def read_facts(yolo_dir: Path) -> tuple[int, int]:
     """(input size, class count) of an exported model, from the metadata export stored beside it."""
-    from yolo_tfserving.export.pipeline import read_export_metadata, resolve_version_dir
+    from yolo_tfserving._repository_layout import ExportMetadata, resolve_version_dir
 
-    meta = read_export_metadata(resolve_version_dir(yolo_dir))
-    return int(meta["size_hw"][0]), len(meta["class_names"])
+    meta = ExportMetadata.read(resolve_version_dir(yolo_dir))
+    return meta.size_hw[0], len(meta.class_names)

@@ -165,8 +165,8 @@ def verify_cmd(
     preload_tensorflow()
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
+        from .._repository_layout import resolve_version_dir
         from ..export.parity import ParityOptions, verify_parity
-        from ..export.pipeline import resolve_version_dir
 
         version_dir = resolve_version_dir(model_dir)
         paths = _image_list(images)

@@ -172,11 +172,11 @@ def tf_raw_backend(
     """The SavedModel in-process through its ``raw`` signature (NHWC float32 in [0, 1]), on the serving
     runtime (the session ``serve`` runs it in); ``mixed_precision="bfloat16"`` as ``serve
     --mixed_precision=bfloat16`` runs it (backend ``tf-bf16``)."""
-    from ..export.pipeline import read_export_metadata
+    from .._repository_layout import ExportMetadata
     from ..serving.servable import LoadOptions, Servable
 
-    meta = read_export_metadata(version_dir)
-    size_hw = (int(meta["size_hw"][0]), int(meta["size_hw"][1]))
+    meta = ExportMetadata.read(version_dir)
+    size_hw = meta.size_hw
     _check_imgsz(imgsz, size_hw, str(version_dir))
     servable = Servable("eval", 1, version_dir, LoadOptions(mixed_precision=mixed_precision))
     if "raw" not in servable.signatures:
@@ -193,10 +193,10 @@ def tf_raw_backend(
         name,
         run,
         size_hw=size_hw,
-        class_names=tuple(meta["class_names"]),
+        class_names=meta.class_names,
         nms=nms,
         closer=servable.close,
-        rect_stride=int(meta["stride"]) if meta.get("rect") else None,
+        rect_stride=meta.stride if meta.rect else None,
     )
 
 
@@ -207,27 +207,27 @@ class TFDetectBackend:
 
     def __init__(self, version_dir: Path, *, nms: NMSConfig, imgsz: int | None = None) -> None:
         self._tf = require("tensorflow")
-        from ..export.pipeline import read_export_metadata
+        from .._repository_layout import ExportMetadata
 
-        meta = read_export_metadata(version_dir)
-        _check_imgsz(imgsz, (int(meta["size_hw"][0]), int(meta["size_hw"][1])), str(version_dir))
-        if nms.max_det > int(meta["max_det"]):
+        meta = ExportMetadata.read(version_dir)
+        _check_imgsz(imgsz, meta.size_hw, str(version_dir))
+        if nms.max_det > meta.max_det:
             raise InputError(
-                f"--max-det {nms.max_det} exceeds the export-time max_det {meta['max_det']} of "
+                f"--max-det {nms.max_det} exceeds the export-time max_det {meta.max_det} of "
                 f"{version_dir}; lower --max-det or re-export with a larger --max-det"
             )
-        if bool(meta["multi_label"]) != nms.multi_label or bool(meta["agnostic"]) != nms.agnostic:
+        if meta.multi_label != nms.multi_label or meta.agnostic != nms.agnostic:
             log.warning(
                 "tf-detect: the in-graph NMS uses the export-time multi_label=%s agnostic=%s, not "
                 "multi_label=%s agnostic=%s",
-                meta["multi_label"],
-                meta["agnostic"],
+                meta.multi_label,
+                meta.agnostic,
                 nms.multi_label,
                 nms.agnostic,
             )
         self._loaded: Any = self._tf.saved_model.load(str(version_dir))
         self._fn = self._loaded.signatures["detect"]
-        self._names = tuple(str(n) for n in meta["class_names"])
+        self._names = meta.class_names
         self.nms = nms
 
     @property
@@ -303,7 +303,7 @@ def _check_imgsz(imgsz: int | None, size_hw: tuple[int, int], what: str) -> None
 
 
 def _version_dir(model_dir: Path) -> Path:
-    from ..export.pipeline import resolve_version_dir
+    from .._repository_layout import resolve_version_dir
 
     if not model_dir.exists():
         raise InputError(f"--model-dir {model_dir} does not exist")
@@ -338,13 +338,13 @@ def make_backend(
             raise InputError("the torch backend needs the PyTorch checkpoint: add --weights path/to/model.pt")
         size = imgsz
         if size is None and model_path is not None:
-            from ..export.pipeline import read_export_metadata
+            from .._repository_layout import ExportMetadata
 
-            size = int(read_export_metadata(_version_dir(model_path))["size_hw"][0])
+            size = ExportMetadata.read(_version_dir(model_path)).size_hw[0]
         return torch_backend(weights_path, nms=nms, imgsz=size or DEFAULT_IMGSZ)
     if name == "onnxruntime":
         if model_path is not None:
-            from ..export.pipeline import ONNX_ASSET, missing_onnx_message
+            from .._repository_layout import ONNX_ASSET, missing_onnx_message
 
             version_dir = _version_dir(model_path)
             onnx_path = version_dir / ONNX_ASSET

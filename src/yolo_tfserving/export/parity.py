@@ -194,17 +194,17 @@ def verify_parity(
     tf = require("tensorflow")
     torch = require("torch")
     ort = require("onnxruntime")
-    from .pipeline import ONNX_ASSET, missing_onnx_message, read_export_metadata
+    from .._repository_layout import ONNX_ASSET, ExportMetadata, missing_onnx_message
 
-    meta = read_export_metadata(version_dir)
-    size_hw: tuple[int, int] = (int(meta["size_hw"][0]), int(meta["size_hw"][1]))
-    conf = float(meta["conf_threshold"])
+    meta = ExportMetadata.read(version_dir)
+    size_hw = meta.size_hw
+    conf = meta.conf_threshold
     nms_config = NMSConfig(
         conf_threshold=conf,
-        iou_threshold=float(meta["iou_threshold"]),
-        max_det=int(meta["max_det"]),
-        agnostic=bool(meta["agnostic"]),
-        multi_label=bool(meta["multi_label"]),
+        iou_threshold=meta.iou_threshold,
+        max_det=meta.max_det,
+        agnostic=meta.agnostic,
+        multi_label=meta.multi_label,
     )
     if torch_model is None and weights is not None:
         from ..yolov5.checkpoint import load_checkpoint
@@ -256,8 +256,8 @@ def verify_parity(
         record("savedmodel_raw", tf_raw, ref_raw)
         return ref_raw, tf_raw
 
-    rect = bool(meta.get("rect", False))
-    stride = int(meta.get("stride", 32))
+    rect = meta.rect
+    stride = meta.stride
     if rect and torch_model is None:
         raise InputError(
             "verify of a --rect export needs PyTorch as the reference at rectangular sizes: pass --weights model.pt"

@@ -14,12 +14,13 @@ from typing import Any
 from .._deps import require
 from .._errors import InputError, ParityError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
+from .._repository_layout import CLASS_NAMES_FILE, ONNX_ASSET, PARITY_ASSET, ExportMetadata
+from .._repository_layout import read_export_metadata as read_export_metadata
+from .._repository_layout import resolve_version_dir as resolve_version_dir
 from . import interrupt, repository
 from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
 
 Progress = Callable[[str], None]
-ONNX_ASSET = Path("assets.extra") / "model.onnx"
-METADATA_ASSET = Path("assets.extra") / "yolo_tfserving.json"
 
 
 @dataclass(frozen=True)
@@ -131,25 +132,24 @@ def export_model(
         (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
         if options.keep_onnx:
             shutil.copyfile(onnx_path, staging / ONNX_ASSET)
-        (staging / "assets").mkdir(exist_ok=True)
-        (staging / "assets" / repository.CLASS_NAMES_ASSET).write_text("\n".join(info.class_names) + "\n")
-        metadata = {
-            "size_hw": list(info.size_hw),
-            "class_names": list(info.class_names),
-            "stride": info.stride,
-            "conf_threshold": options.conf_threshold,
-            "iou_threshold": options.iou_threshold,
-            "max_det": options.max_det,
-            "agnostic": options.agnostic,
-            "multi_label": options.multi_label,
-            "max_pixels": options.max_pixels,
-            "rect": options.rect,
-            "signatures": signatures,
-            "onnx_asset": str(ONNX_ASSET) if options.keep_onnx else None,
-            "source": weights.name,
-            "tensorflow_version": require("tensorflow").__version__,
-        }
-        (staging / METADATA_ASSET).write_text(json.dumps(metadata, indent=2))
+        (staging / CLASS_NAMES_FILE).parent.mkdir(exist_ok=True)
+        (staging / CLASS_NAMES_FILE).write_text("\n".join(info.class_names) + "\n")
+        ExportMetadata(
+            size_hw=info.size_hw,
+            class_names=info.class_names,
+            stride=info.stride,
+            conf_threshold=options.conf_threshold,
+            iou_threshold=options.iou_threshold,
+            max_det=options.max_det,
+            agnostic=options.agnostic,
+            multi_label=options.multi_label,
+            max_pixels=options.max_pixels,
+            rect=options.rect,
+            signatures=tuple(signatures),
+            onnx_asset=str(ONNX_ASSET) if options.keep_onnx else None,
+            source=weights.name,
+            tensorflow_version=require("tensorflow").__version__,
+        ).write(staging)
         if options.warmup:
             from .warmup import write_warmup_records
 
@@ -177,7 +177,7 @@ def export_model(
                 options=ParityOptions(),
             )
             parity_json = report.to_json()
-            (staging / "assets.extra" / "parity.json").write_text(json.dumps(parity_json, indent=2))
+            (staging / PARITY_ASSET).write_text(json.dumps(parity_json, indent=2))
             if not report.passed:
                 raise ParityError("exported model failed the parity check; nothing was written:\n" + report.summary())
             seconds["verify"] = time.perf_counter() - started - sum(seconds.values())
@@ -249,31 +249,3 @@ def image_size_hw(imgsz: int | Sequence[int]) -> tuple[int, int]:
         shown = imgsz if isinstance(imgsz, int) else " ".join(map(str, imgsz))
         raise InputError(f"--imgsz takes one size or a height and a width, each a positive multiple of 32; got {shown}")
     return sides[0], sides[1]
-
-
-def read_export_metadata(version_dir: Path) -> dict[str, Any]:
-    """The facts ``export`` stored beside the SavedModel (size, class names, thresholds)."""
-    path = version_dir / METADATA_ASSET
-    if not path.is_file():
-        raise InputError(f"{version_dir} was not written by yolo-tfserving export (no {METADATA_ASSET})")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
-
-
-def missing_onnx_message(version_dir: Path, remedy: str) -> str:
-    """Why ``version_dir`` holds no ONNX file, and ``remedy`` ("pass --weights model.pt") for the command."""
-    path = version_dir / METADATA_ASSET
-    meta = json.loads(path.read_text()) if path.is_file() else {}
-    if "onnx_asset" in meta and meta["onnx_asset"] is None:
-        return f"{version_dir} has no ONNX (exported with --no-onnx); {remedy}, or re-export without --no-onnx"
-    return f"{version_dir} has no {ONNX_ASSET}; {remedy}"
-
-
-def resolve_version_dir(path: Path) -> Path:
-    """A version directory, or the newest version under a model directory."""
-    if (path / "saved_model.pb").is_file():
-        return path
-    if path.is_dir():
-        versions = sorted((int(p.name), p) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
-        if versions and (versions[-1][1] / "saved_model.pb").is_file():
-            return versions[-1][1]
-    raise InputError(f"{path} is neither a SavedModel version directory nor a model directory with versions")

@@ -1,4 +1,5 @@
-"""The TF Serving model repository on disk: ``<base>/<name>/<version>/`` plus its configs.
+"""The TF Serving model repository on disk: ``<base>/<name>/<version>/`` plus its configs (the file names
+and the version listing are :mod:`yolo_tfserving._repository_layout`'s).
 
 A version directory appears whole or not at all: it is built beside its final place under
 a name TF Serving ignores (not an integer) and renamed into place at the end.
@@ -20,12 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ExportError, InputError, OutputExistsError
-
-MODELS_CONFIG = "models.config"
-BATCHING_CONFIG = "batching_parameters.txt"
-MONITORING_CONFIG = "monitoring.config"
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
-CLASS_NAMES_ASSET = "class_names.txt"
+from .._repository_layout import BATCHING_CONFIG, MODELS_CONFIG, MONITORING_CONFIG, list_version_dirs
+from .._repository_layout import WARMUP_FILE as WARMUP_FILE
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class ModelRepository:
     def versions(self) -> list[int]:
         if not self.model_dir.is_dir():
             return []
-        return sorted(int(p.name) for p in self.model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        return sorted(list_version_dirs(self.model_dir))
 
 
 def validate_name(name: str) -> str:

@@ -10,7 +10,6 @@ its status (``END`` with the error) and never replaces a working one.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._repository_layout import list_version_dirs as list_version_dirs
+from .._repository_layout import parse_version_dir as parse_version_dir
 from .limits import shown
 from .model_config import ModelConfig
 from .servable import Servable
@@ -342,38 +343,3 @@ def _describe(name: str, version: int | None, label: str | None) -> str:
     if version is not None:
         return f"Specific({shown(name)}, {version})"
     return f"Latest({shown(name)})"
-
-
-_VERSION_DIR = re.compile(r"\s*[+-]?[0-9]+\s*")
-_INT64_MAX = (1 << 63) - 1
-
-
-def parse_version_dir(name: str) -> int | None:
-    """The version a directory name stands for, as TF Serving parses it (``absl::SimpleAtoi`` into an int64:
-    ``"00000123"`` is version 123); ``None`` for names that are not versions."""
-    if not _VERSION_DIR.fullmatch(name):
-        return None
-    version = int(name)
-    return version if 0 <= version <= _INT64_MAX else None
-
-
-def list_version_dirs(base: Path) -> dict[int, str]:
-    """``{version: directory name}`` under a base path; raises OSError when the base path cannot be listed.
-
-    Two names for one version (``1`` and ``001``): the later name in sorted order wins, with a warning,
-    as TF Serving keeps one of them.
-    """
-    found: dict[int, str] = {}
-    for child in sorted(base.iterdir(), key=lambda p: p.name):
-        version = parse_version_dir(child.name)
-        if version is None or not child.is_dir():
-            continue
-        if version in found:
-            log.warning(
-                "Duplicate version directories detected. Version %d will be loaded from %s, %s will be ignored.",
-                version,
-                child.name,
-                found[version],
-            )
-        found[version] = child.name
-    return found

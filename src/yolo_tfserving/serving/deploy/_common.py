@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from ..._repository_layout import BATCHING_CONFIG as BATCHING_CONFIG
+from ..._repository_layout import MODELS_CONFIG as MODELS_CONFIG
+from ..._repository_layout import MONITORING_CONFIG as MONITORING_CONFIG
 
 IMAGE_REPOSITORY = "tensorflow/serving"
 FALLBACK_TF_VERSION = "2.19.0"
 GRPC_PORT = 8500
 REST_PORT = 8501
-MODELS_CONFIG = "models.config"
-BATCHING_CONFIG = "batching_parameters.txt"
-MONITORING_CONFIG = "monitoring.config"
-METADATA_ASSET = Path("assets.extra") / "yolo_tfserving.json"
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
 CPU_TARGET_UTILIZATION = 70
 

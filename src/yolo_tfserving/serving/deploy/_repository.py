@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,15 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from ..._errors import InputError
-from ._common import BATCHING_CONFIG, METADATA_ASSET, MODELS_CONFIG, MONITORING_CONFIG, _k8s_name
+from ..._repository_layout import (
+    BATCHING_CONFIG,
+    METADATA_ASSET,
+    MODELS_CONFIG,
+    MONITORING_CONFIG,
+    exported_tensorflow_version,
+    saved_model_versions,
+)
+from ._common import _k8s_name
 from ._image import _release, installed_tensorflow_version, serving_version_for
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -33,23 +40,18 @@ class _Model:
         return _release(self.tf_version)
 
 
-def _version_dirs(model_dir: Path) -> list[Path]:
-    dirs = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file()]
-    return sorted(dirs, key=lambda p: int(p.name))
-
-
-def _find_model(repo: Path, model_name: str | None) -> tuple[str, list[Path]]:
+def _find_model(repo: Path, model_name: str | None) -> tuple[str, dict[int, Path]]:
     if not repo.exists():
         raise InputError(f"model repository {repo} does not exist; pass the directory `yolo-tfserving export` wrote")
     if not repo.is_dir():
         raise InputError(f"model repository {repo} is not a directory; pass the directory holding models.config")
-    if _version_dirs(repo):
+    if saved_model_versions(repo):
         raise InputError(
             f"{repo} is a model directory (it holds version directories); pass its parent, the repository "
             f"that holds models.config, i.e. {repo.parent}"
         )
     candidates = sorted(
-        p.name for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".") and _version_dirs(p)
+        p.name for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".") and saved_model_versions(p)
     )
     if model_name is None:
         if not candidates:
@@ -69,7 +71,7 @@ def _find_model(repo: Path, model_name: str | None) -> tuple[str, list[Path]]:
     if not model_dir.is_dir():
         known = f"models found: {', '.join(candidates)}" if candidates else "no model found there"
         raise InputError(f"model {model_name!r} is not in {repo} ({known}); pass one of them as model_name=")
-    versions = _version_dirs(model_dir)
+    versions = saved_model_versions(model_dir)
     if not versions:
         raise InputError(
             f"{model_dir} has no version directory with a saved_model.pb (expected "
@@ -86,17 +88,9 @@ def _parse_version(text: str, where: str) -> Version:
 
 
 def _model_tf_version(version_dir: Path) -> Version:
-    path = version_dir / METADATA_ASSET
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path} is not readable JSON ({exc}); fix it or remove it") from exc
-        if isinstance(data, dict) and data.get("tensorflow_version") is not None:
-            value = data["tensorflow_version"]
-            if not isinstance(value, str):
-                raise InputError(f'{path}: tensorflow_version must be a string like "2.19.0", got {value!r}')
-            return _parse_version(value, f"{path}: tensorflow_version")
+    value = exported_tensorflow_version(version_dir)
+    if value is not None:
+        return _parse_version(value, f"{version_dir / METADATA_ASSET}: tensorflow_version")
     return _parse_version(installed_tensorflow_version(), "installed tensorflow version")
 
 
@@ -147,8 +141,8 @@ def _load_model(repo: Path, model_name: str | None, *, enable_batching: bool) ->
     repo = repo.expanduser().resolve()
     name, version_dirs = _find_model(repo, model_name)
     configs = _read_configs(repo, name, enable_batching=enable_batching)
-    tf_version = serving_version_for([_model_tf_version(d) for d in version_dirs])
-    return _Model(repo, name, tuple(int(d.name) for d in version_dirs), tf_version, configs)
+    tf_version = serving_version_for([_model_tf_version(d) for d in version_dirs.values()])
+    return _Model(repo, name, tuple(version_dirs), tf_version, configs)
 
 
 def _dir_bytes(path: Path) -> int:
