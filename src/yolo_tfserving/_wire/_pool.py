@@ -42,7 +42,7 @@ WELL_KNOWN_FILES: tuple[str, ...] = tuple(module.DESCRIPTOR.name for module in _
 def _new_pool() -> DescriptorPool:
     pool = DescriptorPool()
     for module in _WELL_KNOWN:
-        pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
+        pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)  # type: ignore[no-untyped-call]  # types-protobuf
     # classes for the well-known messages of this pool (the pure-Python protobuf backend builds a message
     # field's class only when some module created it; upb would create them on demand)
     message_factory.GetMessageClassesForFiles(WELL_KNOWN_FILES, pool)
@@ -56,7 +56,7 @@ POOL: DescriptorPool = _new_pool()
 def message_class(full_name: str) -> type[_message.Message]:
     """The class of a message of :data:`POOL` by full name -- for the well-known types (``google.protobuf.Any``
     ...): the fields of our messages hold these classes, not the default pool's ``any_pb2.Any``."""
-    return message_factory.GetMessageClass(POOL.FindMessageTypeByName(full_name))
+    return message_factory.GetMessageClass(POOL.FindMessageTypeByName(full_name))  # type: ignore[no-untyped-call]
 
 
 def build_messages(file: FileDescriptor, module_name: str, namespace: dict[str, Any]) -> None:

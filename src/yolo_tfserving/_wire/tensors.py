@@ -26,7 +26,7 @@ import math
 from typing import Any, Literal, get_args
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from . import tf_core_pb2
 from .enums import DataType
@@ -333,7 +333,8 @@ def _typed_values(proto: TensorProto, code: int, dtype: np.dtype[Any]) -> np.nda
         bits = raw.astype(np.uint16)
         return _bfloat16_bits_to_float32(bits) if code == DataType.DT_BFLOAT16 else bits.view(np.float16)
     if code == DataType.DT_BOOL:
-        return raw != 0
+        nonzero: NDArray[np.bool_] = raw != 0
+        return nonzero
     if name == "int_val":  # int32 on the wire (sign-extended); narrower dtypes wrap, as TF's C++ cast
         return raw.astype(np.uint32).view(np.int32).astype(native)
     if code == DataType.DT_INT64:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._errors import ModelNotFoundError, RequestError, ServerUnavailableError
 
@@ -40,7 +41,7 @@ class ModelTarget:
 
 
 # -- REST ---------------------------------------------------------------------------------
-def encode_rest_inputs(inputs: dict[str, np.ndarray], signature_name: str) -> bytes:
+def encode_rest_inputs(inputs: dict[str, NDArray[Any]], signature_name: str) -> bytes:
     """Columnar JSON; DT_STRING values as {"b64": ...} (TF Serving's rule for binary strings)."""
     cols: dict[str, Any] = {}
     for name, value in inputs.items():
@@ -59,7 +60,7 @@ def _b64_nested(value: Any) -> Any:
     return {"b64": base64.b64encode(raw).decode("ascii")}
 
 
-def decode_rest_outputs(body: bytes, single_output: str = "output") -> dict[str, np.ndarray]:
+def decode_rest_outputs(body: bytes, single_output: str = "output") -> dict[str, NDArray[Any]]:
     """Columnar response -> arrays. TF Serving writes a lone output without its name: ``single_output``."""
     data = json.loads(body)
     outputs = data.get("outputs")
@@ -70,7 +71,7 @@ def decode_rest_outputs(body: bytes, single_output: str = "output") -> dict[str,
     return {k: _to_array(v) for k, v in outputs.items()}
 
 
-def _to_array(value: Any) -> np.ndarray:
+def _to_array(value: Any) -> NDArray[Any]:
     flat = value
     while isinstance(flat, list) and flat:
         flat = flat[0]
@@ -137,8 +138,13 @@ class RestTransport(_RestBase):
         return self._check(response, path, target, body)
 
     def predict(
-        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
-    ) -> dict[str, np.ndarray]:
+        self,
+        target: ModelTarget,
+        signature_name: str,
+        inputs: dict[str, NDArray[Any]],
+        *,
+        single_output: str = "output",
+    ) -> dict[str, NDArray[Any]]:
         body = encode_rest_inputs(inputs, signature_name)
         return decode_rest_outputs(self._call("POST", target.rest_path() + ":predict", target, body), single_output)
 
@@ -184,8 +190,13 @@ class AsyncRestTransport(_RestBase):
         return self._check(response, path, target, body)
 
     async def apredict(
-        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
-    ) -> dict[str, np.ndarray]:
+        self,
+        target: ModelTarget,
+        signature_name: str,
+        inputs: dict[str, NDArray[Any]],
+        *,
+        single_output: str = "output",
+    ) -> dict[str, NDArray[Any]]:
         body = encode_rest_inputs(inputs, signature_name)
         raw = await self._acall("POST", target.rest_path() + ":predict", target, body)
         return decode_rest_outputs(raw, single_output)
@@ -204,7 +215,7 @@ def _rest_error_message(response: Any) -> str:
     try:
         return str(response.json().get("error", response.text))
     except ValueError:
-        return response.text[:300]
+        return str(response.text[:300])
 
 
 # -- gRPC ----------------------------------------------------------------------------------
@@ -262,7 +273,7 @@ class _GrpcBase:
         return response
 
     # request builders and response parsers, shared with the async transport
-    def _predict_request(self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray]) -> Any:
+    def _predict_request(self, target: ModelTarget, signature_name: str, inputs: dict[str, NDArray[Any]]) -> Any:
         from .._wire.serving_apis_pb2 import PredictRequest
 
         request = PredictRequest()
@@ -271,7 +282,7 @@ class _GrpcBase:
             self._tensors.write_tensor_proto(request.inputs[name], value)
         return request
 
-    def _outputs(self, response: Any) -> dict[str, np.ndarray]:
+    def _outputs(self, response: Any) -> dict[str, NDArray[Any]]:
         return {k: self._tensors.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
 
     def _status_request(self, target: ModelTarget) -> Any:
@@ -320,8 +331,13 @@ class GrpcTransport(_GrpcBase):
         return self._record(request, response)
 
     def predict(
-        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
-    ) -> dict[str, np.ndarray]:
+        self,
+        target: ModelTarget,
+        signature_name: str,
+        inputs: dict[str, NDArray[Any]],
+        *,
+        single_output: str = "output",
+    ) -> dict[str, NDArray[Any]]:
         request = self._predict_request(target, signature_name, inputs)
         return self._outputs(self._invoke(self._predict.Predict, request, target))
 
@@ -358,8 +374,13 @@ class AsyncGrpcTransport(_GrpcBase):
         return self._record(request, response)
 
     async def apredict(
-        self, target: ModelTarget, signature_name: str, inputs: dict[str, np.ndarray], *, single_output: str = "output"
-    ) -> dict[str, np.ndarray]:
+        self,
+        target: ModelTarget,
+        signature_name: str,
+        inputs: dict[str, NDArray[Any]],
+        *,
+        single_output: str = "output",
+    ) -> dict[str, NDArray[Any]]:
         request = self._predict_request(target, signature_name, inputs)
         return self._outputs(await self._ainvoke(self._predict.Predict, request, target))
 

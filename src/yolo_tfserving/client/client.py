@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._errors import ImageTooLargeError, InputError, RequestError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
@@ -59,7 +60,7 @@ class _Predict:
     """A plan step: one predict call (reply: the output arrays)."""
 
     signature: str
-    inputs: dict[str, np.ndarray] = field(repr=False)
+    inputs: dict[str, NDArray[Any]] = field(repr=False)
     single_output: str = "output"
 
 
@@ -118,7 +119,7 @@ class _Core:
         return replace(self.nms, **changes) if changes else self.nms
 
     # server mode
-    def server_request(self, images: Sequence[PreparedImage], cfg: NMSConfig) -> tuple[str, dict[str, np.ndarray]]:
+    def server_request(self, images: Sequence[PreparedImage], cfg: NMSConfig) -> tuple[str, dict[str, NDArray[Any]]]:
         # always the `detect` signature: the client's thresholds apply, whatever the export-time defaults were
         encoded = np.asarray([p.encoded for p in images], dtype=object)
         n = len(images)
@@ -130,7 +131,7 @@ class _Core:
         }
 
     def server_response(
-        self, outputs: dict[str, np.ndarray], images: Sequence[PreparedImage], cfg: NMSConfig
+        self, outputs: dict[str, NDArray[Any]], images: Sequence[PreparedImage], cfg: NMSConfig
     ) -> list[Detections]:
         missing = {"boxes", "scores", "classes", "class_names", "num_detections"} - set(outputs)
         if missing:
@@ -148,7 +149,7 @@ class _Core:
         return out
 
     # client mode
-    def canvases(self, images: Sequence[PreparedImage]) -> tuple[np.ndarray, list[Any]]:
+    def canvases(self, images: Sequence[PreparedImage]) -> tuple[NDArray[Any], list[Any]]:
         """The letterboxed batch: square, or (a ``--rect`` model) the batch's own canvas, as in the graph."""
         facts = self.facts
         assert facts is not None
@@ -159,7 +160,7 @@ class _Core:
         return np.stack([c for c, _ in boxes]), [plan for _, plan in boxes]
 
     def client_response(
-        self, predictions: np.ndarray, plans: list[Any], images: Sequence[PreparedImage], cfg: NMSConfig
+        self, predictions: NDArray[Any], plans: list[Any], images: Sequence[PreparedImage], cfg: NMSConfig
     ) -> list[Detections]:
         assert self.facts is not None
         out = []
@@ -255,7 +256,7 @@ class _ClientBase:
             return facts.max_pixels
         return DEFAULT_MAX_PIXELS
 
-    def _raw_request(self, canvases: np.ndarray) -> tuple[str, dict[str, np.ndarray], str]:
+    def _raw_request(self, canvases: NDArray[Any]) -> tuple[str, dict[str, NDArray[Any]], str]:
         """Client mode's model call: REST sends 8-bit canvases as bytes, gRPC float32 tensor_content."""
         if self.protocol == "rest":
             inputs = {"images": np.asarray([c.tobytes() for c in canvases], dtype=object)}
@@ -266,7 +267,7 @@ class _ClientBase:
         return "raw", {"images": canvases.astype(np.float32) / np.float32(255.0)}, "predictions"
 
     @staticmethod
-    def _raw_predictions(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    def _raw_predictions(outputs: dict[str, NDArray[Any]]) -> NDArray[Any]:
         if "predictions" in outputs:
             return outputs["predictions"]
         from .._wire.tensors import tensor_proto_to_ndarray
@@ -294,14 +295,14 @@ class _ClientBase:
 
     def _client_mode_request(
         self, prepared: Sequence[PreparedImage]
-    ) -> tuple[list[Any], str, dict[str, np.ndarray], str]:
+    ) -> tuple[list[Any], str, dict[str, NDArray[Any]], str]:
         """Letterbox here and build the raw-model request: (plans, signature, inputs, single output name)."""
         canvases, plans = self._core.canvases(prepared)
         signature, inputs, single = self._raw_request(canvases)
         return plans, signature, inputs, single
 
     def _client_mode_response(
-        self, outputs: dict[str, np.ndarray], plans: list[Any], prepared: Sequence[PreparedImage], cfg: NMSConfig
+        self, outputs: dict[str, NDArray[Any]], plans: list[Any], prepared: Sequence[PreparedImage], cfg: NMSConfig
     ) -> list[Detections]:
         return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
 

@@ -40,7 +40,7 @@ class PreparedImage:
 
 def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
     """Decode ``image`` upright to RGB (refused past ``max_pixels`` pixels, 0: no limit)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     if isinstance(image, PreparedImage):
         return image
@@ -51,26 +51,36 @@ def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
     if isinstance(image, Image.Image):
         check_pixels("the image", *image.size, max_pixels)
         return _from_array(np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
+    data, label = _encoded_source(image)
+    return _decode(data, label, max_pixels)
+
+
+def _encoded_source(image: ImageInput) -> tuple[bytes, str]:
+    """The encoded bytes of a path or bytes-like ``image`` and how messages name it."""
     if isinstance(image, (str, Path)):
         path = Path(image)
         try:
-            data = path.read_bytes()
+            return path.read_bytes(), str(path)
         except OSError as exc:
             raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-        label = str(path)
-    elif isinstance(image, (bytes, bytearray, memoryview)):
-        data = bytes(image)
-        label = "image bytes"
-    else:
-        raise ImageError(
-            f"unsupported image type {type(image).__name__}: pass a path, bytes, an HWC RGB array or a PIL image"
-        )
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image), "image bytes"
+    raise ImageError(
+        f"unsupported image type {type(image).__name__}: pass a path, bytes, an HWC RGB array or a PIL image"
+    )
+
+
+def _decode(data: bytes, label: str, max_pixels: int) -> PreparedImage:
+    """Encoded ``data`` -> upright RGB, the pixel limit checked from the header before decoding."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     size = header_size(data)
     if size is not None:
         check_pixels(label, *size, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as im:  # reads the header only
-            check_pixels(label, *im.size, max_pixels)
+            width, height = im.size
+            check_pixels(label, width, height, max_pixels)
             fmt = im.format
             orientation = im.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(im) if orientation != 1 else im
@@ -124,7 +134,7 @@ def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def _from_array(array: np.ndarray) -> PreparedImage:
+def _from_array(array: NDArray[Any]) -> PreparedImage:
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or array.shape[0] < 1 or array.shape[1] < 1:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float32]
 
 
-def cxcywh_to_xyxy(boxes: NDArray[np.floating]) -> NDArray[np.floating]:
+def cxcywh_to_xyxy(boxes: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
     """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)``, same dtype."""
     out = np.empty_like(boxes)
     half_w = boxes[..., 2] / 2
@@ -20,7 +22,7 @@ def cxcywh_to_xyxy(boxes: NDArray[np.floating]) -> NDArray[np.floating]:
     return out
 
 
-def clip_xyxy(boxes: NDArray[np.floating], size_hw: tuple[int, int]) -> NDArray[np.floating]:
+def clip_xyxy(boxes: NDArray[np.floating[Any]], size_hw: tuple[int, int]) -> NDArray[np.floating[Any]]:
     """Clip ``xyxy`` boxes to an image of ``size_hw`` (in place and returned)."""
     height, width = size_hw
     np.clip(boxes[..., 0], 0, width, out=boxes[..., 0])
@@ -30,7 +32,7 @@ def clip_xyxy(boxes: NDArray[np.floating], size_hw: tuple[int, int]) -> NDArray[
     return boxes
 
 
-def box_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floating]:
+def box_iou(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
     """Pairwise IoU of ``xyxy`` boxes: ``(N, 4) x (M, 4) -> (N, M)``."""
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])

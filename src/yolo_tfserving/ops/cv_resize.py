@@ -95,7 +95,8 @@ def _half_area(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         total += 2
         total >>= 2
         return total.astype(np.uint8)
-    return np.rint(total.astype(np.float32) * np.float32(0.25)).astype(np.uint8)
+    rounded: NDArray[np.uint8] = np.rint(total.astype(np.float32) * np.float32(0.25)).astype(np.uint8)
+    return rounded
 
 
 def _element_taps(
@@ -129,7 +130,8 @@ def _fixed_point_linear(image: NDArray[np.uint8], out_h: int, out_w: int) -> NDA
     top += bottom
     top += 2
     top >>= 2
-    return top.astype(np.uint8).reshape(out_h, out_w, cn)
+    resized: NDArray[np.uint8] = top.astype(np.uint8).reshape(out_h, out_w, cn)
+    return resized
 
 
 def resize_linear(image: NDArray[np.uint8], size_hw: tuple[int, int]) -> NDArray[np.uint8]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -125,7 +126,9 @@ def letterbox(
     return canvas, plan
 
 
-def unletterbox_xyxy(boxes: NDArray[np.floating], plan: Letterbox, *, clip: bool = True) -> NDArray[np.floating]:
+def unletterbox_xyxy(
+    boxes: NDArray[np.floating[Any]], plan: Letterbox, *, clip: bool = True
+) -> NDArray[np.floating[Any]]:
     """Map ``xyxy`` boxes from the canvas back to source-image pixels (YOLOv5's scale_boxes)."""
     h, w = plan.source_hw
     gain = min(plan.target_hw[0] / h, plan.target_hw[1] / w)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,7 +45,7 @@ class NMSConfig:
 
 
 def nms_indices(
-    boxes_xyxy: NDArray[np.floating], scores: NDArray[np.floating], iou_threshold: float
+    boxes_xyxy: NDArray[np.floating[Any]], scores: NDArray[np.floating[Any]], iou_threshold: float
 ) -> NDArray[np.intp]:
     """Greedy NMS as torchvision.ops.nms: indices kept, by descending score."""
     order = np.argsort(-scores, kind="stable")
@@ -68,7 +69,7 @@ def nms_indices(
 
 
 def non_max_suppression(
-    prediction: NDArray[np.floating], config: NMSConfig = NMSConfig()
+    prediction: NDArray[np.floating[Any]], config: NMSConfig = NMSConfig()
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
     """One image's raw predictions ``(anchors, 5 + nc)`` -> ``(xyxy, scores, class_ids)``.
 
@@ -83,7 +84,7 @@ def non_max_suppression(
 
 
 def nms_candidates(
-    prediction: NDArray[np.floating], config: NMSConfig = NMSConfig()
+    prediction: NDArray[np.floating[Any]], config: NMSConfig = NMSConfig()
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
     """The rows that enter the greedy NMS of :func:`non_max_suppression`: ``(xyxy, scores, class_ids)``
     after the thresholds, the class filter and the ``max_nms`` cut (boxes in the model's input pixels)."""
@@ -115,7 +116,7 @@ def nms_candidates(
 
 
 def batched_non_max_suppression(
-    predictions: NDArray[np.floating], config: NMSConfig = NMSConfig()
+    predictions: NDArray[np.floating[Any]], config: NMSConfig = NMSConfig()
 ) -> Sequence[tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]]:
     """:func:`non_max_suppression` over a batch ``(N, anchors, 5 + nc)``."""
     return [non_max_suppression(p, config) for p in predictions]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from .batching import BatchScheduler, shape_key
 from .classify_regress import (
@@ -38,7 +38,7 @@ from .status import Code, ServingStatusError, invalid_argument
 
 _PREDICT_METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
 #: a request's inputs, or a function of the signature that decodes them (REST's JSON is read by the signature)
-Inputs = Mapping[str, np.ndarray] | Callable[[SignatureInfo], Mapping[str, np.ndarray]]
+Inputs = Mapping[str, NDArray[Any]] | Callable[[SignatureInfo], Mapping[str, NDArray[Any]]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class PredictResult:
     name: str
     version: int
     signature_name: str
-    outputs: dict[str, np.ndarray]
+    outputs: dict[str, NDArray[Any]]
 
 
 class DataPlane:
@@ -156,12 +156,12 @@ class DataPlane:
         self,
         servable: Servable,
         signature: SignatureInfo,
-        inputs: Mapping[str, np.ndarray],
+        inputs: Mapping[str, NDArray[Any]],
         output_filter: list[str] | None,
-    ) -> dict[str, np.ndarray]:
+    ) -> dict[str, NDArray[Any]]:
         start = time.perf_counter()
 
-        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        def run(feeds: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
             return servable.run(signature, feeds, None)
 
         if self.batcher is not None and not output_filter:
