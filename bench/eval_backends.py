@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from _common import COCO128_IMAGES, REAL_WEIGHTS, ServerProcess, export_once, machine
 
 
-def run(weights: Path, image: Path | None = None, **_: object) -> dict[str, object]:
+def run(weights: Path, image: Path | None = None, **_: object) -> dict[str, object]:  # noqa: ARG001 - run_all's run(weights, image)
     from yolo_tfserving.evaluation import evaluate, load_dataset, make_backend
 
     dataset = load_dataset(COCO128_IMAGES.parent)

@@ -34,7 +34,13 @@ def _export(weights: Path, out: Path, *, rect: bool) -> Path:
     return result.version_dir
 
 
-def run(weights: Path, image: Path | None = None, *, repeats: int = 2, limit: int | None = None) -> dict[str, Any]:
+def run(
+    weights: Path,
+    image: Path | None = None,  # noqa: ARG001 - run_all's run(weights, image, ...)
+    *,
+    repeats: int = 2,
+    limit: int | None = None,
+) -> dict[str, Any]:
     import numpy as np
 
     from yolo_tfserving.ops import rect_canvas_hw

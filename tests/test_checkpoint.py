@@ -73,7 +73,7 @@ def test_foreign_global_is_refused_and_nothing_runs(tmp_path, tiny_model, monkey
     assert not (tmp_path / "pwned-by-checkpoint").exists()
 
 
-def test_unknown_yolov5_layer_is_named(tmp_path):
+def test_unknown_yolov5_layer_is_named():
     data = pickle.dumps(None)
     assert data  # sanity: pickling works at all
     from yolo_tfserving.yolov5.checkpoint import _resolve_global

@@ -557,7 +557,7 @@ def test_unknown_method_is_unimplemented(channel: Any) -> None:
 
 
 def test_internal_error_is_reported_and_survived(server: Any, stub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*args: Any, **kwargs: Any) -> Any:
+    def boom(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(server.grpc.plane, "regress", boom)
@@ -566,14 +566,14 @@ def test_internal_error_is_reported_and_survived(server: Any, stub: Any, monkeyp
     assert [r.value for r in stub.Regress(_regress_request([1.0]), timeout=30).result.regressions] == [3.5]
 
 
-def test_garbage_request_bytes(channel: Any, stub: Any) -> None:
+def test_garbage_request_bytes(channel: Any) -> None:
     call = channel.unary_unary(f"/{PREDICTION_SERVICE}/Predict", request_serializer=None, response_deserializer=None)
     with pytest.raises(grpc.RpcError) as info:
         call(b"\xff\xff\xff", timeout=30)
     assert info.value.code() != grpc.StatusCode.OK
 
 
-def test_server_survives_errors(server: Any, stub: Any) -> None:
+def test_server_survives_errors(stub: Any) -> None:
     """After every failure above (and a burst of concurrent bad and good requests) a good request works."""
     bad = _predict_request(name="nope")
     good = _predict_request([2.0], version=1)
@@ -610,22 +610,12 @@ class _SlowPlane:
 
     def __init__(self, delay_s: float) -> None:
         from yolo_tfserving.serving.limits import RequestLimits
-        from yolo_tfserving.serving.servable import SignatureInfo, TensorSpecInfo
 
         self.delay_s = delay_s
         self.entered = threading.Event()
         self.limits = RequestLimits()
-        self.signature = SignatureInfo(
-            name="serving_default",
-            method_name="tensorflow/serving/predict",
-            inputs={"x": TensorSpecInfo("x", "x:0", int(DataType.DT_FLOAT), (None,))},
-            outputs={"y": TensorSpecInfo("y", "y:0", int(DataType.DT_FLOAT), (None,))},
-        )
 
-    def signature_for(self, ref: Any, signature_name: str | None) -> Any:
-        return self.signature
-
-    def predict(self, ref: Any, signature_name: str | None, inputs: dict[str, np.ndarray], **kwargs: Any) -> Any:
+    def predict(self, ref: Any, _signature_name: str | None, inputs: dict[str, np.ndarray], **kwargs: Any) -> Any:
         from yolo_tfserving.serving.core import PredictResult
 
         assert kwargs["entrypoint"] == "GRPC"

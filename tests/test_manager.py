@@ -78,7 +78,7 @@ def test_files_and_other_names_are_not_versions(tmp_path: Path) -> None:
     assert list_version_dirs(tmp_path) == {3: "3"}
 
 
-def test_latest_zero_versions_serves_one(tmp_path: Path) -> None:
+def test_latest_zero_versions_serves_one() -> None:
     """file_system_storage_path_source serves max(num_versions, 1) latest versions."""
     assert VersionPolicy(kind="latest", num_versions=0).select([1, 2, 3]) == [3]
 

@@ -25,7 +25,7 @@ def fast_exports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Real exports with a stand-in network (no onnx2tf): models.config does not depend on the network."""
     import tensorflow as tf
 
-    def convert(torch_model: Any, onnx_path: Path, info: Any, options: Any, scratch: Path) -> Any:
+    def convert(_torch_model: Any, _onnx_path: Path, info: Any, _options: Any, _scratch: Path) -> Any:  # positional
         anchors = 3 * sum((info.size_hw[0] // s) * (info.size_hw[1] // s) for s in (8, 16, 32))
         return lambda images: tf.zeros([tf.shape(images)[0], anchors, 5 + len(info.class_names)])
 
@@ -45,9 +45,8 @@ def export(checkpoint: Path, repo: Path, name: str, **options: Any) -> None:
     export_model(checkpoint, repo, options=ExportOptions(name=name, imgsz=64, verify=False, **options))
 
 
-def test_second_model_is_added_and_a_reexport_keeps_the_others(
-    tmp_path: Path, tiny_checkpoint: Path, fast_exports: None
-) -> None:
+@pytest.mark.usefixtures("fast_exports")
+def test_second_model_is_added_and_a_reexport_keeps_the_others(tmp_path: Path, tiny_checkpoint: Path) -> None:
     repo = tmp_path / "repo"
     export(tiny_checkpoint, repo, "alpha")
     export(tiny_checkpoint, repo, "beta")
@@ -76,9 +75,8 @@ def test_second_model_is_added_and_a_reexport_keeps_the_others(
     assert meta["conf_threshold"] == 0.4  # the re-export took its options
 
 
-def test_a_models_config_that_does_not_parse_is_left_alone(
-    tmp_path: Path, tiny_checkpoint: Path, fast_exports: None
-) -> None:
+@pytest.mark.usefixtures("fast_exports")
+def test_a_models_config_that_does_not_parse_is_left_alone(tmp_path: Path, tiny_checkpoint: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     broken = 'model_config_list { config { name: "x" base_path: "/models/x" '  # unterminated

@@ -137,7 +137,7 @@ def tf() -> Any:
 
 
 @pytest.fixture(scope="module")
-def real(tf: Any) -> SimpleNamespace:
+def real(tf: Any) -> SimpleNamespace:  # noqa: ARG001 - after `tf`: skipped without TensorFlow
     """TensorFlow / TF Serving message classes by short name."""
     pytest.importorskip("tensorflow_serving")
     ns = SimpleNamespace()
@@ -149,7 +149,7 @@ def real(tf: Any) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def tf_pool(real: SimpleNamespace) -> descriptor_pool.DescriptorPool:
+def tf_pool(real: SimpleNamespace) -> descriptor_pool.DescriptorPool:  # noqa: ARG001 - `real` fills the pool
     """The default pool with TensorFlow's files loaded (``real`` imported them)."""
     return descriptor_pool.Default()
 
@@ -210,7 +210,7 @@ def _message_extent(data: Any, start: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def profiler_pool(tf: Any) -> descriptor_pool.DescriptorPool:
+def profiler_pool(tf: Any) -> descriptor_pool.DescriptorPool:  # noqa: ARG001 - skipped without TensorFlow
     """TensorFlow's profiler service files in a pool of their own (they have no Python module in the wheel)."""
     spec = importlib.util.find_spec("tensorflow")
     assert spec is not None and spec.origin is not None
@@ -355,7 +355,8 @@ def test_health_descriptor_matches_grpc() -> None:
         _assert_same_message(getattr(health_pb2, name).DESCRIPTOR, getattr(health, name).DESCRIPTOR, set())
 
 
-def test_every_installed_message_of_our_files_is_ours(tf_pool: Any) -> None:
+@pytest.mark.usefixtures("tf_pool")
+def test_every_installed_message_of_our_files_is_ours() -> None:
     """The other direction: each message of the TF files we mirror is defined by us (or documented as left out)."""
     left_out = {
         "tensorflow.serving.SessionRunLog",  # PredictionLog.session_run_log: TF's RunOptions / RunMetadata
@@ -389,7 +390,8 @@ def _our_service(module: ModuleType, name: str) -> list[tuple[str, str, str, boo
     return _service(fdp, name)
 
 
-def test_serving_services_match_tf_serving(real: SimpleNamespace) -> None:
+@pytest.mark.usefixtures("real")
+def test_serving_services_match_tf_serving() -> None:
     prediction = _serving_file_from_source("tensorflow_serving.apis.prediction_service_pb2")
     model = _serving_file_from_source("tensorflow_serving.apis.model_service_pb2")
     assert _our_service(serving_service_pb2, "PredictionService") == _service(prediction, "PredictionService")
@@ -1204,44 +1206,44 @@ def test_stub_paths() -> None:
 def test_stubs_against_a_grpc_server_speaking_tf_classes(real: SimpleNamespace, tf: Any) -> None:
     grpc = pytest.importorskip("grpc")
 
-    def predict(request: Any, context: Any) -> Any:
+    def predict(request: Any, _context: Any) -> Any:
         response = real.PredictResponse()
         response.model_spec.CopyFrom(request.model_spec)
         doubled = tf.make_ndarray(request.inputs["x"]) * 2
         response.outputs["y"].CopyFrom(tf.make_tensor_proto(doubled))
         return response
 
-    def metadata(request: Any, context: Any) -> Any:
+    def metadata(request: Any, _context: Any) -> Any:
         response = real.GetModelMetadataResponse(model_spec=request.model_spec)
         response.metadata["signature_def"].Pack(text_format.Parse(TEXT["SignatureDefMap"], real.SignatureDefMap()))
         return response
 
-    def classify(request: Any, context: Any) -> Any:
+    def classify(request: Any, _context: Any) -> Any:
         n = len(request.input.example_list.examples)
         return text_format.Parse(
             "result { " + "classifications { classes { label: 'a' score: 1 } } " * n + "}",
             real.ClassificationResponse(),
         )
 
-    def regress(request: Any, context: Any) -> Any:
+    def regress(request: Any, _context: Any) -> Any:
         values = [e.features.feature["x"].float_list.value[0] for e in request.input.example_list.examples]
         response = real.RegressionResponse()
         for v in values:
             response.result.regressions.add(value=v + 1)
         return response
 
-    def multi_inference(request: Any, context: Any) -> Any:
+    def multi_inference(request: Any, _context: Any) -> Any:
         response = real.MultiInferenceResponse()
         for task in request.tasks:
             response.results.add(model_spec=task.model_spec).regression_result.regressions.add(value=1)
         return response
 
-    def status(request: Any, context: Any) -> Any:
+    def status(request: Any, _context: Any) -> Any:
         response = real.GetModelStatusResponse()
         response.model_version_status.add(version=request.model_spec.version.value, state=30)
         return response
 
-    def reload_config(request: Any, context: Any) -> Any:
+    def reload_config(request: Any, _context: Any) -> Any:
         response = real.ReloadConfigResponse()
         response.metric.add(name=request.config.model_config_list.config[0].name)
         return response
@@ -1331,10 +1333,10 @@ def test_generated_servicer_and_health_over_grpc() -> None:
     from yolo_tfserving._wire import health_pb2_grpc
 
     class Health(health_pb2_grpc.HealthServicer):
-        def Check(self, request: Any, context: Any) -> Any:
+        def Check(self, request: Any, context: Any) -> Any:  # noqa: ARG002 - HealthServicer.Check
             return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
-        def Watch(self, request: Any, context: Any) -> Iterator[Any]:
+        def Watch(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: ARG002 - HealthServicer.Watch
             yield health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
             yield health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 

@@ -19,7 +19,7 @@ EXPECTED_GRPC = {
 TRANSPORT_BROKE = ("Socket closed", "Connection reset", "failed to connect", "Broken pipe", "Connection refused")
 
 
-def http_class(status: int, body: bytes = b"") -> tuple[str, str]:
+def http_class(status: int) -> tuple[str, str]:
     if 200 <= status < 300:
         return OK, ""
     if 400 <= status < 500 or status in EXPECTED_5XX:

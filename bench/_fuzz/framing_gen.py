@@ -102,7 +102,7 @@ def te_chunked(rng: random.Random, target: Target) -> tuple[str, RawExchange]:
     return f"chunked body on {route.path}", RawExchange((data + chunked(body, rng),))
 
 
-def te_smuggle(rng: random.Random, target: Target) -> tuple[str, RawExchange]:
+def te_smuggle(rng: random.Random, target: Target) -> tuple[str, RawExchange]:  # noqa: ARG001 - a generator's (rng, target)
     """A chunked body whose data is a second request: one request, so one answer."""
     inner = _head("GET", f"/v1/models/{target.yolo}", b"\r\n")
     data = _head("POST", f"/v1/models/{target.half}:predict", b"Transfer-Encoding: chunked\r\n\r\n")
@@ -226,7 +226,7 @@ def http10(rng: random.Random, target: Target) -> tuple[str, RawExchange]:
     return f"HTTP/1.0 {route.method} {route.path}", RawExchange((data,))
 
 
-def garbage(rng: random.Random, target: Target) -> tuple[str, RawExchange]:
+def garbage(rng: random.Random, target: Target) -> tuple[str, RawExchange]:  # noqa: ARG001 - a generator's (rng, target)
     data = rng.randbytes(rng.randint(1, 4096))
     if rng.random() < 0.5:
         data += b"\r\n\r\n"

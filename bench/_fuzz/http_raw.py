@@ -215,7 +215,7 @@ def _desync(responses: list[Response], extra: Response) -> Outcome:
 def _classify(responses: list[Response], exchange: RawExchange) -> Outcome:
     if not responses:
         return Outcome(CLOSED if exchange.malformed else DROPPED, "closed without a response")
-    classes = [http_class(r.status, r.body) for r in responses]
+    classes = [http_class(r.status) for r in responses]
     detail = "; ".join(f"{r.status} {short(r.body, 100)}" for r in responses)
     cls = worst([c for c, _ in classes])
     if len(responses) < exchange.expect_responses and not responses[-1].closes and not exchange.malformed:

@@ -52,7 +52,7 @@ def send_http(base_url: str, requests: tuple[HttpRequest, ...], timeout_s: float
                 return Outcome(cls, f"{text} ({request.method} {short(request.path, 60)})")
             except (httpx.ReadError, httpx.WriteError, httpx.ConnectError) as exc:
                 return Outcome(DROPPED, f"{type(exc).__name__}: {exc}")
-            cls, why = http_class(response.status_code, response.content)
+            cls, why = http_class(response.status_code)
             classes.append(cls)
             details.append(f"{response.status_code} {short(response.content, 100)}" + (f" [{why}]" if why else ""))
     return Outcome(worst(classes), "; ".join(details))

@@ -45,7 +45,7 @@ class _ClientSender(_Sender):
         super().__init__(client)
         self.images = images
 
-    def prepare(self, image: int) -> None:
+    def prepare(self, image: int) -> None:  # noqa: ARG002 - _Sender's signature; this one prepares per client
         if self.client.mode == "client":
             self.client.model_facts()  # the model's size and class names, read once per client
 

@@ -336,7 +336,7 @@ class GrpcTransport(_GrpcBase):
         signature_name: str,
         inputs: dict[str, NDArray[Any]],
         *,
-        single_output: str = "output",
+        single_output: str = "output",  # noqa: ARG002 - the REST transport's signature; gRPC names every output
     ) -> dict[str, NDArray[Any]]:
         request = self._predict_request(target, signature_name, inputs)
         return self._outputs(self._invoke(self._predict.Predict, request, target))
@@ -379,7 +379,7 @@ class AsyncGrpcTransport(_GrpcBase):
         signature_name: str,
         inputs: dict[str, NDArray[Any]],
         *,
-        single_output: str = "output",
+        single_output: str = "output",  # noqa: ARG002 - the REST transport's signature; gRPC names every output
     ) -> dict[str, NDArray[Any]]:
         request = self._predict_request(target, signature_name, inputs)
         return self._outputs(await self._ainvoke(self._predict.Predict, request, target))

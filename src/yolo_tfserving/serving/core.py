@@ -279,7 +279,7 @@ class DataPlane:
         return out
 
     # -- metadata / status -----------------------------------------------------------
-    def metadata(self, ref: ModelRef, *, entrypoint: str = "REST") -> tuple[int, Any]:
+    def metadata(self, ref: ModelRef) -> tuple[int, Any]:
         """The resolved version and TF Serving's ``SignatureDefMap`` message."""
         with self.manager.handle(ref.name, ref.version, ref.label) as servable:
             return servable.version, servable.signature_def_map()

@@ -268,7 +268,7 @@ class GrpcFrontEnd:
         return response
 
     @_rpc("GetModelMetadata")
-    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def GetModelMetadata(self, request: Any, _context: grpc.ServicerContext) -> Any:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         # get_model_metadata_impl.cc validates the fields before it looks the model up
@@ -278,7 +278,7 @@ class GrpcFrontEnd:
             if field != SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")
         ref = _model_ref(request)
-        version, signature_def_map = self.plane.metadata(ref, entrypoint=ENTRYPOINT)
+        version, signature_def_map = self.plane.metadata(ref)
         response = self._msgs.GetModelMetadataResponse()
         _fill_model_spec(response.model_spec, ref.name, version, None)
         packed = response.metadata[SIGNATURE_DEF_FIELD]
@@ -353,7 +353,7 @@ class GrpcFrontEnd:
 
     # -- ModelService ---------------------------------------------------------------------
     @_rpc("GetModelStatus")
-    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def GetModelStatus(self, request: Any, _context: grpc.ServicerContext) -> Any:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
@@ -369,7 +369,7 @@ class GrpcFrontEnd:
         return response
 
     @_rpc("HandleReloadConfigRequest")
-    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def HandleReloadConfigRequest(self, request: Any, _context: grpc.ServicerContext) -> Any:
         from .._wire import serving_apis_pb2 as wire
         from .model_config import model_configs
 

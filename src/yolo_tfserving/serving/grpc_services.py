@@ -95,7 +95,7 @@ class ProfilerService:
         found = sorted(scratch.rglob("*.xplane.pb"))
         return found[0] if found else None
 
-    def terminate(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def terminate(self, request: Any, _context: grpc.ServicerContext) -> Any:
         from .._wire import profiler_pb2 as pb
 
         event = self._terminate.get(request.session_id)
@@ -103,7 +103,7 @@ class ProfilerService:
             event.set()
         return pb.TerminateResponse()
 
-    def monitor(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def monitor(self, _request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "unimplemented.")
 
 

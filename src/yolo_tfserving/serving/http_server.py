@@ -246,7 +246,7 @@ class HttpServer:
             if conn.client_is_waiting_for_100_continue:
                 await self._send(conn, writer, h11.InformationalResponse(status_code=100, headers=[]))
             try:
-                body = await self._read_body(conn, reader, slot)
+                body = await self._read_body(conn, reader)
             except _Refused as refused:
                 await self._send_error(conn, writer, refused.status, refused.message, close=refused.close)
                 return not refused.close
@@ -280,7 +280,7 @@ class HttpServer:
             return True
         return False
 
-    async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader, slot: bool) -> bytes:
+    async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:

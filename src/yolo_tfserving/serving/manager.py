@@ -269,16 +269,16 @@ class ModelManager:
                     raise invalid_argument(f"Unrecognized servable version label: {shown(label)}")
                 version = target
             if name not in self._configs:
-                raise not_found(f"Servable not found for request: {_describe(name, version, None)}")
+                raise not_found(f"Servable not found for request: {_describe(name, version)}")
             versions = self._versions.get(name, {})
             if version is None:
                 ready = [v for v, s in versions.items() if s.state == AVAILABLE]
                 if not ready:
-                    raise not_found(f"Servable not found for request: {_describe(name, None, None)}")
+                    raise not_found(f"Servable not found for request: {_describe(name, None)}")
                 return max(ready)
             state = versions.get(version)
             if state is None or state.state != AVAILABLE:
-                raise not_found(f"Servable not found for request: {_describe(name, version, None)}")
+                raise not_found(f"Servable not found for request: {_describe(name, version)}")
             return version
 
     @contextmanager
@@ -339,7 +339,7 @@ def _copy(state: VersionState) -> VersionState:
     )
 
 
-def _describe(name: str, version: int | None, label: str | None) -> str:
+def _describe(name: str, version: int | None) -> str:
     if version is not None:
         return f"Specific({shown(name)}, {version})"
     return f"Latest({shown(name)})"

@@ -153,7 +153,7 @@ class Servable:
             with self._lock:
                 runner = self._callables.get(key)
                 if runner is None:
-                    runner = self._session._make_callable_from_options(options)
+                    runner = self._session._make_callable_from_options(options)  # noqa: SLF001 - TF 1.x Session API, no public twin
                     self._callables[key] = runner
         return runner
 

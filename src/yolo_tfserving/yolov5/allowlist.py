@@ -91,7 +91,7 @@ def _empty_ndarray(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     """``numpy.core.multiarray._reconstruct`` as numpy's pickles use it: an empty ndarray."""
     if subtype is not np.ndarray or tuple(shape) != (0,):
         raise UnsafeCheckpointError(f"checkpoint rebuilds a numpy array unusually ({subtype!r}, shape {shape!r})")
-    return _MULTIARRAY._reconstruct(subtype, shape, dtype)  # type: ignore[no-any-return]
+    return _MULTIARRAY._reconstruct(subtype, shape, dtype)  # type: ignore[no-any-return]  # noqa: SLF001 - the pickled global
 
 
 def _latin1(text: Any, encoding: str = "utf-8") -> bytes:
@@ -111,9 +111,9 @@ _PLAIN_GLOBALS: dict[tuple[str, str], Any] = {
     ("__builtin__", "xrange"): range,  # protocol 2 writes range so
     ("_codecs", "encode"): _latin1,
     ("argparse", "Namespace"): argparse.Namespace,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,  # type: ignore[attr-defined]
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,  # type: ignore[attr-defined]
-    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,  # type: ignore[attr-defined]
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,  # type: ignore[attr-defined]  # noqa: SLF001 - the pickled global
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,  # type: ignore[attr-defined]  # noqa: SLF001 - the pickled global
+    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,  # type: ignore[attr-defined]  # noqa: SLF001 - the pickled global
     ("torch", "Size"): torch.Size,
     ("torch", "device"): torch.device,
     ("numpy", "ndarray"): np.ndarray,

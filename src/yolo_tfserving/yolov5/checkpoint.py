@@ -126,4 +126,5 @@ def _upgrade_legacy_modules(model: nn.Module) -> None:
             for stale in ("grid", "anchor_grid"):  # training-time caches, recomputed per forward
                 if stale in module.__dict__:
                     del module.__dict__[stale]
-                module._buffers.pop(stale, None)
+                if stale in dict(module.named_buffers(recurse=False)):
+                    delattr(module, stale)  # nn.Module.__delattr__ unregisters a buffer

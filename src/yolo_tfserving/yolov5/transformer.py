@@ -48,7 +48,7 @@ class TransformerLayer(nn.Module):
     def forward_map(self, x: torch.Tensor) -> torch.Tensor:
         """The same layer on a feature map ``(b, c, h, w)`` -> ``(b, c, h, w)``."""
         ma = self.ma
-        if not ma._qkv_same_embed_dim or ma.bias_k is not None or ma.add_zero_attn:  # not YOLOv5's configuration
+        if not ma._qkv_same_embed_dim or ma.bias_k is not None or ma.add_zero_attn:  # noqa: SLF001 - torch's own flag; not YOLOv5's configuration
             b, c, h, w = x.shape
             return self.forward(x.flatten(2).permute(2, 0, 1)).permute(1, 2, 0).reshape(b, c, h, w)
         b, c, h, w = x.shape

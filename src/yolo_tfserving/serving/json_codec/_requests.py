@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -68,8 +68,10 @@ class PredictBody:
     and its tensors are built against that signature's inputs (:func:`parse_predict_request`)."""
 
     signature_name: str | None
-    _body: _Body
-    _doc: dict[str, Any]
+    #: the body as the JSON reader holds it (its text, for the positions of TF Serving's messages)
+    parsed: _Body = field(repr=False)
+    #: the decoded top-level JSON object
+    document: dict[str, Any] = field(repr=False)
 
 
 def read_predict_body(body: bytes | str, *, budget: Callable[[str], None] | None = None) -> PredictBody:
@@ -79,7 +81,7 @@ def read_predict_body(body: bytes | str, *, budget: Callable[[str], None] | None
     if budget is not None:
         budget(parsed.text)
     doc = _guarded_step(parsed, lambda: _document(parsed))
-    return PredictBody(signature_name=_signature_name(doc), _body=parsed, _doc=doc)
+    return PredictBody(signature_name=_signature_name(doc), parsed=parsed, document=doc)
 
 
 def parse_predict_request(body: bytes | str | PredictBody, inputs: Mapping[str, InputSpec]) -> PredictRequestData:
@@ -90,7 +92,7 @@ def parse_predict_request(body: bytes | str | PredictBody, inputs: Mapping[str, 
     read from JSON) with TF Serving's message for every malformed body.
     """
     read = body if isinstance(body, PredictBody) else read_predict_body(body)
-    return _guarded_step(read._body, lambda: _parse_predict(read._body, read._doc, inputs))
+    return _guarded_step(read.parsed, lambda: _parse_predict(read.parsed, read.document, inputs))
 
 
 _T = TypeVar("_T")
