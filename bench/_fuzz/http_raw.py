@@ -170,7 +170,17 @@ def _shutdown(sock: socket.socket) -> None:
 def _read(sock: socket.socket, exchange: RawExchange, timeout_s: float) -> Outcome:
     reader = _Reader(sock, timeout_s)
     responses: list[Response] = []
-    try:  # what the server owes
+    early = _read_owed(reader, exchange, timeout_s, responses)
+    if early is not None:
+        return early
+    _shutdown(sock)
+    reader.restart_clock()
+    return _read_extra(reader, exchange, responses)
+
+
+def _read_owed(reader: _Reader, exchange: RawExchange, timeout_s: float, responses: list[Response]) -> Outcome | None:
+    """Read what the server owes into ``responses``; an outcome when that already decides, else None."""
+    try:
         while len(responses) < exchange.expect_responses:
             responses.append(reader.response(exchange.head))
             if responses[-1].closes:
@@ -184,10 +194,13 @@ def _read(sock: socket.socket, exchange: RawExchange, timeout_s: float) -> Outco
         return Outcome(HANG, f"{got} in {timeout_s:.0f} s" + (" (partial bytes)" if reader.buf else ""))
     except ValueError as exc:
         return Outcome(UNEXPECTED, f"unparseable response: {exc}")
-    _shutdown(sock)
-    reader.restart_clock()
+    return None
+
+
+def _read_extra(reader: _Reader, exchange: RawExchange, responses: list[Response]) -> Outcome:
+    """After the client's EOF: anything more is an answer to bytes the client did not frame as a request."""
     allowed = max(exchange.max_responses, exchange.expect_responses)
-    try:  # anything more is an answer to bytes the client did not frame as a request
+    try:
         while True:
             extra = reader.response(exchange.head)
             if len(responses) >= allowed or responses[-1].closes:

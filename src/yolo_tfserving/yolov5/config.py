@@ -112,6 +112,36 @@ def parse_layers(cfg: Mapping[str, Any], ch: list[int]) -> tuple[nn.Sequential, 
         return _parse_rows(list(cfg["backbone"]) + list(cfg["head"]), ch, nc, anchors, depth, width)
 
 
+def _layer_args(
+    name: str, source: Any, args: list[Any], repeats: int, ch: list[int], c_out: int, no: int, width: float
+) -> tuple[list[Any], int, int]:
+    """A row's constructor arguments, output channels and repeats (``c_out``: the previous row's, kept by
+    ``Detect``), from the channels ``ch`` of the rows before it."""
+    if name in CHANNEL_BLOCKS:
+        c_in, c_out = ch[source], args[0]
+        if c_out != no:
+            c_out = make_divisible(c_out * width, 8)
+        args = [c_in, c_out, *args[1:]]
+        if name in DEPTH_INSIDE:
+            args.insert(2, repeats)
+            repeats = 1
+    elif name == "nn.BatchNorm2d":
+        args, c_out = [ch[source]], ch[source]
+    elif name == "Concat":
+        c_out = sum(ch[j] for j in source)
+    elif name == "Detect":
+        if isinstance(args[1], int):  # placeholder anchors, replaced by AutoAnchor in training
+            args[1] = [list(range(args[1] * 2))] * len(source)
+        args.append([ch[j] for j in source])
+    elif name == "Contract":
+        c_out = ch[source] * args[0] ** 2
+    elif name == "Expand":
+        c_out = ch[source] // args[0] ** 2
+    else:  # Sum and the shape-keeping torch layers
+        c_out = ch[source if isinstance(source, int) else source[0]]
+    return args, c_out, repeats
+
+
 def _parse_rows(
     rows: Sequence[Sequence[Any]], ch: list[int], nc: int, anchors: Any, depth: float, width: float
 ) -> tuple[nn.Sequential, list[int]]:
@@ -126,28 +156,7 @@ def _parse_rows(
         module_cls = CHANNEL_BLOCKS.get(name) or OTHER_BLOCKS.get(name)
         if module_cls is None:
             raise ValueError(f"layer {index}: module type {name!r} is not supported")
-        if name in CHANNEL_BLOCKS:
-            c_in, c_out = ch[source], args[0]
-            if c_out != no:
-                c_out = make_divisible(c_out * width, 8)
-            args = [c_in, c_out, *args[1:]]
-            if name in DEPTH_INSIDE:
-                args.insert(2, repeats)
-                repeats = 1
-        elif name == "nn.BatchNorm2d":
-            args, c_out = [ch[source]], ch[source]
-        elif name == "Concat":
-            c_out = sum(ch[j] for j in source)
-        elif name == "Detect":
-            if isinstance(args[1], int):  # placeholder anchors, replaced by AutoAnchor in training
-                args[1] = [list(range(args[1] * 2))] * len(source)
-            args.append([ch[j] for j in source])
-        elif name == "Contract":
-            c_out = ch[source] * args[0] ** 2
-        elif name == "Expand":
-            c_out = ch[source] // args[0] ** 2
-        else:  # Sum and the shape-keeping torch layers
-            c_out = ch[source if isinstance(source, int) else source[0]]
+        args, c_out, repeats = _layer_args(name, source, args, repeats, ch, c_out, no, width)
         block = nn.Sequential(*(module_cls(*args) for _ in range(repeats))) if repeats > 1 else module_cls(*args)
         block.i, block.f = index, source  # type: ignore[assignment]
         block.type = _type_name(module_cls)  # type: ignore[assignment]

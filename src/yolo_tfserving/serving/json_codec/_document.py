@@ -71,30 +71,32 @@ def _decode_error(body: _Body, text: str, err: json.JSONDecodeError) -> ServingS
     number = _malformed_number(text, pos)
     if number is not None and msg.startswith(("Expecting value", "Extra data", "Expecting ',' delimiter")):
         return body.parse_error(*number)
+    return body.parse_error(*_rapidjson_message(msg, text, pos))
+
+
+def _rapidjson_message(msg: str, text: str, pos: int) -> tuple[str, int]:
+    """RapidJSON's message for Python's json error ``msg`` at ``pos``, and the offset it reports."""
     if msg.startswith("Extra data"):
-        what = "The document root must not be followed by other values."
-    elif msg.startswith("Expecting ',' delimiter"):
+        return "The document root must not be followed by other values.", pos
+    if msg.startswith("Expecting ',' delimiter"):
         if _container_at(text, pos) == "{":
-            what = "Missing a comma or '}' after an object member."
-        else:
-            what = "Missing a comma or ']' after an array element."
-    elif msg.startswith("Expecting ':' delimiter"):
-        what = "Missing a colon after a name of object member."
-    elif msg.startswith("Expecting property name") or msg.startswith("Illegal trailing comma before end of object"):
-        what = "Missing a name for object member."
-    elif msg.startswith("Unterminated string"):
-        return body.parse_error("Missing a closing quotation mark in string.", len(text))
-    elif msg.startswith("Invalid control character"):
+            return "Missing a comma or '}' after an object member.", pos
+        return "Missing a comma or ']' after an array element.", pos
+    if msg.startswith("Expecting ':' delimiter"):
+        return "Missing a colon after a name of object member.", pos
+    if msg.startswith("Expecting property name") or msg.startswith("Illegal trailing comma before end of object"):
+        return "Missing a name for object member.", pos
+    if msg.startswith("Unterminated string"):
+        return "Missing a closing quotation mark in string.", len(text)
+    if msg.startswith("Invalid control character"):
         if pos < len(text) and text[pos] == "\x00":
-            return body.parse_error("Missing a closing quotation mark in string.", pos)
-        what = "Invalid encoding in string."
-    elif msg.startswith("Invalid \\u"):
-        what = "Incorrect hex digit after \\u escape in string."
-    elif msg.startswith("Invalid \\escape"):
-        what = "Invalid escape character in string."
-    else:  # "Expecting value" and anything else
-        what = "Invalid value."
-    return body.parse_error(what, pos)
+            return "Missing a closing quotation mark in string.", pos
+        return "Invalid encoding in string.", pos
+    if msg.startswith("Invalid \\u"):
+        return "Incorrect hex digit after \\u escape in string.", pos
+    if msg.startswith("Invalid \\escape"):
+        return "Invalid escape character in string.", pos
+    return "Invalid value.", pos  # "Expecting value" and anything else
 
 
 def _malformed_number(text: str, pos: int) -> tuple[str, int] | None:

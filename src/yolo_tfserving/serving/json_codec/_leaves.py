@@ -61,70 +61,85 @@ def _string_bytes(text: str) -> bytes:
 def _leaf_converter(dtype: np.dtype[Any] | str) -> Callable[[Any], Any]:
     """A function taking one JSON leaf (not a list) to the element value, or raising TF's error."""
     if dtype == STRING:
-
-        def to_bytes(value: Any) -> bytes:
-            _check_number(value)
-            if type(value) is str:
-                return _string_bytes(value)
-            if type(value) is dict:
-                if not _is_b64_object(value):
-                    raise _invalid(f"JSON Value: {_value_str(value)} not formatted correctly for base64 data")
-                decoded = _b64decode(value[_B64_KEY])
-                if decoded is None:
-                    raise _invalid("Unable to base64 decode")
-                return decoded
-            raise _type_error(value, dtype)
-
-        return to_bytes
-
+        return _bytes_converter(dtype)
     assert isinstance(dtype, np.dtype)
     if dtype not in _NUMERIC_DTYPES:
-
-        def unsupported(value: Any) -> Any:
-            if type(value) is dict:
-                raise _type_error(value, dtype)
-            raise _error(
-                Code.UNIMPLEMENTED, f"Conversion of JSON Value: {_value_str(value)} to type: {_tf_name(dtype)}"
-            )
-
-        return unsupported
-
+        return _unsupported_converter(dtype)
     if dtype.kind == "f":
-        max_int = _MAX_EXACT_INT[dtype]
-        single = dtype == np.float32
-        target = _tf_name(dtype)
+        return _float_converter(dtype)
+    if dtype.kind == "b":
+        return _bool_converter(dtype)
+    return _int_converter(dtype)
 
-        def to_float(value: Any) -> float | int:
-            kind = type(value)
-            if kind is float:
-                if value - value != 0.0:  # NaN or infinity
-                    _check_constant(value)
-                elif single and not -_F32_MAX <= value <= _F32_MAX:
+
+def _bytes_converter(dtype: np.dtype[Any] | str) -> Callable[[Any], bytes]:
+    """DT_STRING: a JSON string, or a ``{"b64": ...}`` object."""
+
+    def to_bytes(value: Any) -> bytes:
+        _check_number(value)
+        if type(value) is str:
+            return _string_bytes(value)
+        if type(value) is dict:
+            if not _is_b64_object(value):
+                raise _invalid(f"JSON Value: {_value_str(value)} not formatted correctly for base64 data")
+            decoded = _b64decode(value[_B64_KEY])
+            if decoded is None:
+                raise _invalid("Unable to base64 decode")
+            return decoded
+        raise _type_error(value, dtype)
+
+    return to_bytes
+
+
+def _unsupported_converter(dtype: np.dtype[Any]) -> Callable[[Any], Any]:
+    """A dtype TF Serving cannot read from JSON: every leaf is refused."""
+
+    def unsupported(value: Any) -> Any:
+        if type(value) is dict:
+            raise _type_error(value, dtype)
+        raise _error(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {_value_str(value)} to type: {_tf_name(dtype)}")
+
+    return unsupported
+
+
+def _float_converter(dtype: np.dtype[Any]) -> Callable[[Any], float | int]:
+    max_int = _MAX_EXACT_INT[dtype]
+    single = dtype == np.float32
+    target = _tf_name(dtype)
+
+    def to_float(value: Any) -> float | int:
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or infinity
+                _check_constant(value)
+            elif single and not -_F32_MAX <= value <= _F32_MAX:
+                raise _lossy_error(value, target)
+            return value  # type: ignore[no-any-return]
+        if kind is int:
+            if _is_json_int(value):
+                if abs(value) > max_int:
                     raise _lossy_error(value, target)
                 return value  # type: ignore[no-any-return]
-            if kind is int:
-                if _is_json_int(value):
-                    if abs(value) > max_int:
-                        raise _lossy_error(value, target)
-                    return value  # type: ignore[no-any-return]
-                double = _as_double(value)  # RapidJSON reads such a token as a double
-                if single and abs(double) > _F32_MAX:
-                    raise _lossy_error(value, target)
-                return double
-            raise _type_error(value, dtype)
+            double = _as_double(value)  # RapidJSON reads such a token as a double
+            if single and abs(double) > _F32_MAX:
+                raise _lossy_error(value, target)
+            return double
+        raise _type_error(value, dtype)
 
-        return to_float
+    return to_float
 
-    if dtype.kind == "b":
 
-        def to_bool(value: Any) -> bool:
-            _check_number(value)
-            if type(value) is bool:
-                return value
-            raise _type_error(value, dtype)
+def _bool_converter(dtype: np.dtype[Any]) -> Callable[[Any], bool]:
+    def to_bool(value: Any) -> bool:
+        _check_number(value)
+        if type(value) is bool:
+            return value
+        raise _type_error(value, dtype)
 
-        return to_bool
+    return to_bool
 
+
+def _int_converter(dtype: np.dtype[Any]) -> Callable[[Any], int]:
     low, high = _INT_RANGES[dtype]
 
     def to_int(value: Any) -> int:

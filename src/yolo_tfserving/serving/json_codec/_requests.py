@@ -213,8 +213,12 @@ def _feature_value(value: Any, name: str, kind: list[str]) -> FeatureValue:
         if value >= 2**63:
             raise _invalid(f"Feature: {name} has uint64 element. Only int64 is supported.")
         return value
-    # A decimal token (or an integer token too long for 64 bits, which RapidJSON reads as a double).
     expect("float")
+    return _float_feature(value)
+
+
+def _float_feature(value: Any) -> float:
+    """A decimal token (or an integer token too long for 64 bits, which RapidJSON reads as a double)."""
     double = _as_double(value) if isinstance(value, int) else float(value)
     if not math.isfinite(double):
         _check_constant(double)

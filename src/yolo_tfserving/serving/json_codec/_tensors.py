@@ -96,21 +96,26 @@ def _fast_numeric(value: Any, dtype: np.dtype[Any] | str, body: _Body) -> np.nda
     if kind == "f":
         if dtype.kind != "f":
             return None  # a decimal token for an integer input: a type error
-        flat = array.ravel()
-        infinite = np.isinf(flat)
-        if infinite.any():
-            tokens = np.array(value, dtype=object).ravel()
-            if any(tokens[i] is not _POS_INF and tokens[i] is not _NEG_INF for i in np.flatnonzero(infinite)):
-                return None  # a number too big for a double
-        finite = np.abs(flat[np.isfinite(flat)])
-        big = finite[finite > _MAX_EXACT_INT[dtype]]
-        # Beyond the exact-integer limit only decimal tokens are fine (an integer token is not);
-        # a whole-valued double there may have been an integer token, so let the slow path decide.
-        if big.size and (np.any(big == np.floor(big)) or (dtype == np.float32 and big.max() > _F32_MAX)):
-            return None
-        return array.astype(dtype)
+        return _fast_float(array, value, dtype)
     low, high = (-_MAX_EXACT_INT[dtype], _MAX_EXACT_INT[dtype]) if dtype.kind == "f" else _INT_RANGES[dtype]
     if array.size and (int(array.min()) < low or int(array.max()) > high):
+        return None
+    return array.astype(dtype)
+
+
+def _fast_float(array: np.ndarray, value: Any, dtype: np.dtype[Any]) -> np.ndarray | None:
+    """:func:`_fast_numeric` for numpy's float ``array`` of ``value`` and a float ``dtype``."""
+    flat = array.ravel()
+    infinite = np.isinf(flat)
+    if infinite.any():
+        tokens = np.array(value, dtype=object).ravel()
+        if any(tokens[i] is not _POS_INF and tokens[i] is not _NEG_INF for i in np.flatnonzero(infinite)):
+            return None  # a number too big for a double
+    finite = np.abs(flat[np.isfinite(flat)])
+    big = finite[finite > _MAX_EXACT_INT[dtype]]
+    # Beyond the exact-integer limit only decimal tokens are fine (an integer token is not);
+    # a whole-valued double there may have been an integer token, so let the slow path decide.
+    if big.size and (np.any(big == np.floor(big)) or (dtype == np.float32 and big.max() > _F32_MAX)):
         return None
     return array.astype(dtype)
 
@@ -181,31 +186,39 @@ def _instances_exact(instances: list[Any], dtypes: dict[str, np.dtype[Any] | str
     objects = _is_element_object(instances[0])
     for index, element in enumerate(instances):
         if objects:
-            if not _is_element_object(element):
-                raise _invalid(f"Expecting object but got list at item {index} of input list")
-            for key, item in element.items():
-                try:
-                    add(item, key)
-                except ServingStatusError as err:
-                    raise _invalid(
-                        f"Failed to process element: {index} key: {key} of 'instances' list. Error: {_status_str(err)}"
-                    ) from None
-            if set(element) != set(names):
-                raise _invalid(
-                    f"Failed to process element: {index} of 'instances' list. JSON object: {_value_str(element)} "
-                    f"must only have keys: {','.join(sorted(names))}"
-                )
+            _add_object_element(index, element, names, add)
         else:
-            if _is_element_object(element):
-                raise _invalid(f"Expecting value/list but got object at item {index} of input list")
-            try:
-                add(element, names[0])
-            except ServingStatusError as err:
-                raise _invalid(
-                    f"Failed to process element: {index} of 'instances' list. Error: {_status_str(err)}"
-                ) from None
+            _add_list_element(index, element, names[0], add)
     batch = len(instances)
     return {name: _build(leaves[name], [batch, *shapes[name]], dtypes[name]) for name in names if name in shapes}
+
+
+def _add_object_element(index: int, element: Any, names: list[str], add: Callable[[Any, str], None]) -> None:
+    """One element of an ``instances`` list of objects (input name -> item), each item through ``add``."""
+    if not _is_element_object(element):
+        raise _invalid(f"Expecting object but got list at item {index} of input list")
+    for key, item in element.items():
+        try:
+            add(item, key)
+        except ServingStatusError as err:
+            raise _invalid(
+                f"Failed to process element: {index} key: {key} of 'instances' list. Error: {_status_str(err)}"
+            ) from None
+    if set(element) != set(names):
+        raise _invalid(
+            f"Failed to process element: {index} of 'instances' list. JSON object: {_value_str(element)} "
+            f"must only have keys: {','.join(sorted(names))}"
+        )
+
+
+def _add_list_element(index: int, element: Any, name: str, add: Callable[[Any, str], None]) -> None:
+    """One element of an ``instances`` list for the single input ``name``, through ``add``."""
+    if _is_element_object(element):
+        raise _invalid(f"Expecting value/list but got object at item {index} of input list")
+    try:
+        add(element, name)
+    except ServingStatusError as err:
+        raise _invalid(f"Failed to process element: {index} of 'instances' list. Error: {_status_str(err)}") from None
 
 
 def _from_instances(instances: list[Any], dtypes: dict[str, np.dtype[Any] | str], body: _Body) -> dict[str, np.ndarray]:
