@@ -15,6 +15,7 @@ tf = pytest.importorskip("tensorflow")
 from yolo_tfserving import ExportError, OutputExistsError, ParityError  # noqa: E402
 from yolo_tfserving.export import pipeline  # noqa: E402
 from yolo_tfserving.export.pipeline import ExportOptions, export_model  # noqa: E402
+from yolo_tfserving.ops import NMSConfig  # noqa: E402
 
 IMGSZ = 128
 
@@ -29,7 +30,9 @@ def _jpeg(hw, seed=0) -> bytes:
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory, tiny_checkpoint):
     out = tmp_path_factory.mktemp("repo")
-    result = export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=IMGSZ, nchw_signature="add", max_det=50))
+    result = export_model(
+        tiny_checkpoint, out, options=ExportOptions(imgsz=IMGSZ, nchw_signature="add", nms=NMSConfig(max_det=50))
+    )
     return out, result
 
 
@@ -149,7 +152,7 @@ def test_failed_export_leaves_nothing_and_keeps_old_version(tmp_path, tiny_check
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_text("previous")
 
-    def boom(*args, **kwargs):
+    def boom(*_args, **_kwargs):
         raise ExportError("simulated failure while saving")
 
     monkeypatch.setattr(pipeline, "_save", boom)

@@ -366,8 +366,11 @@ def _fake_limits_reply(client: Any, limit: int) -> list[str]:
             return metadata
         if name == "class_names":
             return {"class_names": np.asarray([b"a", b"b", b"c"], dtype=object)}
-        assert name == "limits" and call.inputs["names"].tolist() == [b"max_pixels"]
-        return {"values": np.asarray([limit], np.int64)}
+        # one call for every limit the client needs: the pixel limit, and the --rect facts (-1: the export
+        # does not know the name, as before rectangular inference existed)
+        names = call.inputs["names"].tolist()
+        assert name == "limits" and names == [b"max_pixels", b"size_h", b"size_w", b"stride", b"rect"]
+        return {"values": np.asarray([limit, -1, -1, -1, -1], np.int64)}
 
     client._perform = perform
     return calls

@@ -52,6 +52,36 @@ def test_batch_canvas_holds_every_image() -> None:
         letterbox(image, (640, 640), canvas_hw=(416, 640))
 
 
+def test_letterbox_batch_is_the_one_pipeline_step() -> None:
+    """ops.letterbox_batch / detections_from_predictions: the steps every numpy caller shares."""
+    from yolo_tfserving.ops import (
+        NMSConfig,
+        detections_from_predictions,
+        letterbox_batch,
+        non_max_suppression,
+        unletterbox_xyxy,
+    )
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (*hw, 3), np.uint8) for hw in ((48, 64), (40, 64))]
+    square, plans = letterbox_batch(images, (64, 64))
+    assert square.shape == (2, 64, 64, 3)
+    np.testing.assert_array_equal(square[1], letterbox(images[1], (64, 64))[0])
+    rect, rect_plans = letterbox_batch(images, (64, 64), rect_stride=32)
+    assert rect.shape == (2, 64, 64, 3)  # 48 -> 64 (48 + 16), 40 -> 64 (40 + 24): the batch's canvas
+    rect, rect_plans = letterbox_batch(images[:1], (64, 64), rect_stride=16)
+    assert rect.shape == (1, 48, 64, 3) and rect_plans[0].target_hw == (48, 64)
+    pred = np.zeros((50, 7), np.float32)
+    pred[:, :2] = rng.uniform(0, 64, (50, 2))
+    pred[:, 2:4] = rng.uniform(2, 20, (50, 2))
+    pred[:, 4:] = rng.uniform(0, 1, (50, 3))
+    cfg = NMSConfig(conf_threshold=0.1)
+    xyxy, scores, classes = detections_from_predictions(pred, plans[0], cfg)
+    want = non_max_suppression(pred, cfg)
+    np.testing.assert_allclose(xyxy, unletterbox_xyxy(want[0], plans[0]))
+    assert scores.tolist() == want[1].tolist() and classes.tolist() == want[2].tolist() and len(scores) > 0
+
+
 def test_imgsz_parsing() -> None:
     from yolo_tfserving._errors import InputError
     from yolo_tfserving.cli.main import _parse_imgsz, join_imgsz

@@ -12,16 +12,13 @@ from yolo_tfserving import _repository_layout as layout
 from yolo_tfserving._errors import InputError
 from yolo_tfserving._limits import DEFAULT_MAX_PIXELS
 from yolo_tfserving._repository_layout import ExportMetadata
+from yolo_tfserving.ops import NMSConfig
 
 META = ExportMetadata(
     size_hw=(480, 640),
     class_names=("cat", "dog"),
     stride=32,
-    conf_threshold=0.25,
-    iou_threshold=0.45,
-    max_det=300,
-    agnostic=False,
-    multi_label=True,
+    nms=NMSConfig(conf_threshold=0.25, iou_threshold=0.45, max_det=300, agnostic=False, multi_label=True),
     max_pixels=1234,
     rect=True,
     signatures=("detect", "raw", "serving_default"),

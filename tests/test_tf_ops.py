@@ -48,8 +48,7 @@ def test_nms_equals_numpy(agnostic, multi_label):
     pred[:, 5:] = rng.uniform(0, 1, (3000, 5))
     cfg = NMSConfig(conf_threshold=0.3, iou_threshold=0.45, max_det=100, agnostic=agnostic, multi_label=multi_label)
     want = non_max_suppression(pred, cfg)
-    options = tf_ops.NMSOptions(max_det=100, agnostic=agnostic, multi_label=multi_label)
-    got = tf_ops.nms(tf.constant(pred), tf.constant(0.3), tf.constant(0.45), tf.constant(100), options)
+    got = tf_ops.nms(tf.constant(pred), tf.constant(0.3), tf.constant(0.45), tf.constant(100), cfg)
     assert len(want[0]) > 5
     np.testing.assert_allclose(got[0].numpy(), want[0], atol=1e-4)
     np.testing.assert_allclose(got[1].numpy(), want[1], atol=1e-6)

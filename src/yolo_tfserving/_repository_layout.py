@@ -26,6 +26,7 @@ from typing import Any
 
 from ._errors import InputError
 from ._limits import DEFAULT_MAX_PIXELS
+from .ops.nms import NMSConfig
 
 log = logging.getLogger("yolo_tfserving.repository")
 
@@ -115,7 +116,9 @@ def resolve_version_dir(path: Path) -> Path:
 class ExportMetadata:
     """What ``export`` stores beside the SavedModel in ``assets.extra/yolo_tfserving.json``.
 
-    The file's keys are the field names, in this order. Files written before a field existed read as its
+    The file's keys are the field names, in this order, with ``nms`` written flat as the export-time NMS
+    settings (``conf_threshold``, ``iou_threshold``, ``max_det``, ``agnostic``, ``multi_label``, the file's
+    keys since the first release). Files written before a field existed read as its
     default: ``max_pixels`` (our default limit), ``rect`` (False), ``onnx_asset`` (the ONNX copy's path;
     ``None`` means exported with ``--no-onnx``), ``tensorflow_version`` (None: unknown).
     """
@@ -123,11 +126,7 @@ class ExportMetadata:
     size_hw: tuple[int, int]
     class_names: tuple[str, ...]
     stride: int
-    conf_threshold: float
-    iou_threshold: float
-    max_det: int
-    agnostic: bool
-    multi_label: bool
+    nms: NMSConfig
     max_pixels: int = DEFAULT_MAX_PIXELS
     rect: bool = False
     signatures: tuple[str, ...]
@@ -136,10 +135,13 @@ class ExportMetadata:
     tensorflow_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The file's JSON object (tuples as lists)."""
-        data = asdict(self)
-        for key in ("size_hw", "class_names", "signatures"):
-            data[key] = list(data[key])
+        """The file's JSON object (tuples as lists, the NMS settings flat)."""
+        data: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "nms":
+                data.update((k, value[k]) for k in _NMS_KEYS)
+            else:
+                data[key] = list(value) if isinstance(value, tuple) else value
         return data
 
     @classmethod
@@ -163,11 +165,7 @@ class ExportMetadata:
             size_hw=(size_hw[0], size_hw[1]),
             class_names=_strings(data, "class_names", where),
             stride=_int(data, "stride", where),
-            conf_threshold=_float(data, "conf_threshold", where),
-            iou_threshold=_float(data, "iou_threshold", where),
-            max_det=_int(data, "max_det", where),
-            agnostic=_bool(data, "agnostic", where),
-            multi_label=_bool(data, "multi_label", where),
+            nms=_nms(data, where),
             signatures=_strings(data, "signatures", where),
             source=_str(data, "source", where),
             tensorflow_version=_tensorflow_version(data, where),
@@ -187,6 +185,24 @@ class ExportMetadata:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
+
+
+_NMS_KEYS = ("conf_threshold", "iou_threshold", "max_det", "agnostic", "multi_label")
+
+
+def _nms(data: Mapping[str, Any], where: str) -> NMSConfig:
+    try:
+        return NMSConfig(
+            conf_threshold=_float(data, "conf_threshold", where),
+            iou_threshold=_float(data, "iou_threshold", where),
+            max_det=_int(data, "max_det", where),
+            agnostic=_bool(data, "agnostic", where),
+            multi_label=_bool(data, "multi_label", where),
+        )
+    except InputError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise InputError(f"{where}: {exc}") from None
 
 
 def read_export_metadata(version_dir: Path) -> ExportMetadata:

@@ -65,9 +65,10 @@ def nchw_input_size(metadata: dict[str, Any], model: str) -> tuple[int, int]:
 def json_floats_body(image: bytes, size_hw: tuple[int, int]) -> JsonBody:
     """The original write-up's request: letterboxed float32 NCHW in [0, 1] as JSON nested lists."""
     from ..client.images import prepare
-    from ..ops import letterbox
+    from ..ops import letterbox_batch
 
-    canvas, plan = letterbox(prepare(image).rgb, size_hw)
+    canvases, (plan,) = letterbox_batch([prepare(image).rgb], size_hw)
+    canvas = canvases[0]
     x = (canvas.astype(np.float32) / np.float32(255.0)).transpose(2, 0, 1)[None]
     body = json.dumps({"signature_name": NCHW_SIGNATURE, "inputs": {"input": x.tolist()}}).encode()
     return JsonBody(body=body, plan=plan)

@@ -68,13 +68,12 @@ class _JsonFloatsSender(_Sender):
         self.bodies.get(image, self.client)
 
     def send(self, image: int) -> tuple[int, int]:
-        from ..ops import non_max_suppression, unletterbox_xyxy
+        from ..ops import detections_from_predictions
 
         item = self.bodies.get(image, self.client)
         response = self.client.predict_json(body=item.body)
         for pred in json_predictions(response):
-            xyxy, _scores, _classes = non_max_suppression(pred, self.nms)
-            unletterbox_xyxy(xyxy, item.plan)
+            detections_from_predictions(pred, item.plan, self.nms)
         return len(item.body), len(response)
 
 

@@ -22,6 +22,31 @@ from ._errors import friendly_errors
 from ._output import Reporter
 
 
+def _target(url: str | None, grpc: str | None) -> str:
+    """The endpoint URL from --url / --grpc (``grpc://`` for --grpc)."""
+    from .._errors import InputError
+
+    if url and grpc:
+        raise InputError("pass either --url or --grpc, not both")
+    if grpc:
+        return grpc if grpc.startswith("grpc://") else f"grpc://{grpc}"
+    return url or "http://localhost:8501"
+
+
+def _sources(images: list[Path] | None) -> list[Path]:
+    """The --images files, in order (none: the synthetic JPEG); an empty expansion is an error."""
+    from .._errors import InputError
+
+    if not images:
+        return []
+    from ..client.inputs import expand_image_paths
+
+    sources = expand_image_paths(images)
+    if not sources:
+        raise InputError(f"no images found in {', '.join(str(p) for p in images)}")
+    return sources
+
+
 def bench_command(
     url: Annotated[
         str | None, typer.Option("--url", help="REST endpoint (http://HOST:8501) or grpc://HOST:8500")
@@ -55,21 +80,11 @@ def bench_command(
     """Load-test a served model: latency percentiles, throughput, payload sizes, errors."""
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
-        from .._errors import InputError, MissingDependencyError
+        from .._errors import MissingDependencyError
         from ..benchmark import BenchConfig, run_benchmark
 
-        if url and grpc:
-            raise InputError("pass either --url or --grpc, not both")
-        target = url or "http://localhost:8501"
-        if grpc:
-            target = grpc if grpc.startswith("grpc://") else f"grpc://{grpc}"
-        sources: list[Path] = []
-        if images:
-            from ..client.inputs import expand_image_paths
-
-            sources = expand_image_paths(images)
-            if not sources:
-                raise InputError(f"no images found in {', '.join(str(p) for p in images)}")
+        target = _target(url, grpc)
+        sources = _sources(images)
         config = BenchConfig(
             url=target,
             model=model,

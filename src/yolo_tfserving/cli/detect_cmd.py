@@ -38,17 +38,11 @@ def detect_command(
     """Detect objects in images through a TF Serving endpoint (ours or the real one)."""
     reporter = Reporter(json_output=False)
     with friendly_errors(reporter.error):
-        from .._errors import ImageError, InputError
+        from .._errors import InputError
         from ..client import Client
         from ..client.inputs import expand_image_paths
 
-        if fmt not in ("json", "jsonl", "coco"):
-            raise InputError(f"--format must be json, jsonl or coco, got {fmt!r}")
-        if save_images and out is None:
-            raise InputError("--save-images needs --out DIR")
-        if url and grpc_target:
-            raise InputError("pass --url or --grpc, not both")
-        endpoint = f"grpc://{grpc_target}" if grpc_target else (url or "http://localhost:8501")
+        endpoint = _endpoint(fmt=fmt, save_images=save_images, out=out, url=url, grpc_target=grpc_target)
         files = expand_image_paths(paths)
         if not files:
             raise InputError("no images found in the given paths")
@@ -73,14 +67,8 @@ def detect_command(
             client.status()  # fail fast, with one line, when the server or model is wrong
             for start in range(0, len(files), max(1, batch_size)):
                 chunk = files[start : start + max(1, batch_size)]
-                prepared = []
-                for path in chunk:
-                    try:
-                        prepared.append((path, client.prepare(path)))
-                    except ImageError as exc:
-                        failed += 1
-                        reporter.error(f"warning: skipped {path}: {exc}")
-                        advance()
+                prepared = _prepare_chunk(client, chunk, reporter, advance)
+                failed += len(chunk) - len(prepared)
                 if not prepared:
                     continue
                 detections = client.detect_batch([p for _, p in prepared])
@@ -99,6 +87,33 @@ def detect_command(
         )
         if failed:
             raise SystemExit(1)
+
+
+def _endpoint(*, fmt: str, save_images: bool, out: Path | None, url: str | None, grpc_target: str | None) -> str:
+    """The options checked together; the endpoint URL (``grpc://`` for ``--grpc``)."""
+    from .._errors import InputError
+
+    if fmt not in ("json", "jsonl", "coco"):
+        raise InputError(f"--format must be json, jsonl or coco, got {fmt!r}")
+    if save_images and out is None:
+        raise InputError("--save-images needs --out DIR")
+    if url and grpc_target:
+        raise InputError("pass --url or --grpc, not both")
+    return f"grpc://{grpc_target}" if grpc_target else (url or "http://localhost:8501")
+
+
+def _prepare_chunk(client: Any, chunk: list[Path], reporter: Reporter, advance: Any) -> list[tuple[Path, Any]]:
+    """The chunk's images decoded for the client; an unreadable one is reported, skipped and counted done."""
+    from .._errors import ImageError
+
+    prepared = []
+    for path in chunk:
+        try:
+            prepared.append((path, client.prepare(path)))
+        except ImageError as exc:
+            reporter.error(f"warning: skipped {path}: {exc}")
+            advance()
+    return prepared
 
 
 def _suffix(path: Path) -> str:

@@ -102,6 +102,7 @@ def export(
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
         from ..export.pipeline import ExportOptions, export_model
+        from ..ops import NMSConfig
 
         options = ExportOptions(
             name=name,
@@ -109,11 +110,9 @@ def export(
             imgsz=_parse_imgsz(imgsz),
             rect=rect,
             dynamic_batch=dynamic_batch,
-            conf_threshold=conf,
-            iou_threshold=iou,
-            max_det=max_det,
-            agnostic=agnostic,
-            multi_label=multi_label,
+            nms=NMSConfig(
+                conf_threshold=conf, iou_threshold=iou, max_det=max_det, agnostic=agnostic, multi_label=multi_label
+            ),
             max_pixels=max_pixels,
             nchw_signature=nchw_signature,
             opset=opset,

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from .._errors import ImageTooLargeError, InputError, RequestError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
-from ..ops import NMSConfig, batch_canvas_hw, letterbox, non_max_suppression, unletterbox_xyxy
+from ..ops import NMSConfig, detections_from_predictions, letterbox_batch
 from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, ModelTarget, RestTransport
 from .detections import Detections
 from .images import ImageInput, PreparedImage, prepare
@@ -153,11 +153,7 @@ class _Core:
         """The letterboxed batch: square, or (a ``--rect`` model) the batch's own canvas, as in the graph."""
         facts = self.facts
         assert facts is not None
-        canvas_hw = None
-        if facts.rect_stride is not None:
-            canvas_hw = batch_canvas_hw([p.size_hw for p in images], facts.size_hw, facts.rect_stride)
-        boxes = [letterbox(p.rgb, facts.size_hw, canvas_hw=canvas_hw) for p in images]
-        return np.stack([c for c, _ in boxes]), [plan for _, plan in boxes]
+        return letterbox_batch([p.rgb for p in images], facts.size_hw, rect_stride=facts.rect_stride)
 
     def client_response(
         self, predictions: NDArray[Any], plans: list[Any], images: Sequence[PreparedImage], cfg: NMSConfig
@@ -165,11 +161,9 @@ class _Core:
         assert self.facts is not None
         out = []
         for pred, plan, p in zip(predictions, plans, images, strict=True):
-            xyxy, scores, classes = non_max_suppression(pred, cfg)
+            xyxy, scores, classes = detections_from_predictions(pred, plan, cfg)
             out.append(
-                Detections.from_arrays(
-                    unletterbox_xyxy(xyxy, plan), scores, classes, names=self.facts.class_names, image_size_hw=p.size_hw
-                )
+                Detections.from_arrays(xyxy, scores, classes, names=self.facts.class_names, image_size_hw=p.size_hw)
             )
         return out
 

@@ -31,7 +31,7 @@ from .._deps import require
 from .._errors import InputError, RequestError
 from ..client.detections import Detections
 from ..client.images import prepare
-from ..ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
+from ..ops import NMSConfig, detections_from_predictions, letterbox_batch
 
 log = logging.getLogger("yolo_tfserving.evaluation")
 
@@ -111,11 +111,11 @@ class LetterboxBackend:
 
     def detect(self, path: Path) -> Detections:
         rgb = prepare(path).rgb
-        canvas, plan = letterbox(rgb, self.size_hw, stride=self.rect_stride)
-        predictions = np.asarray(self._raw_fn(canvas))
-        xyxy, scores, classes = non_max_suppression(predictions, self.nms)
+        canvases, (plan,) = letterbox_batch([rgb], self.size_hw, rect_stride=self.rect_stride)
+        predictions = np.asarray(self._raw_fn(canvases[0]))
+        xyxy, scores, classes = detections_from_predictions(predictions, plan, self.nms)
         return Detections.from_arrays(
-            unletterbox_xyxy(xyxy, plan),
+            xyxy,
             scores,
             classes,
             names=self._names,
@@ -211,17 +211,17 @@ class TFDetectBackend:
 
         meta = ExportMetadata.read(version_dir)
         _check_imgsz(imgsz, meta.size_hw, str(version_dir))
-        if nms.max_det > meta.max_det:
+        if nms.max_det > meta.nms.max_det:
             raise InputError(
-                f"--max-det {nms.max_det} exceeds the export-time max_det {meta.max_det} of "
+                f"--max-det {nms.max_det} exceeds the export-time max_det {meta.nms.max_det} of "
                 f"{version_dir}; lower --max-det or re-export with a larger --max-det"
             )
-        if meta.multi_label != nms.multi_label or meta.agnostic != nms.agnostic:
+        if meta.nms.multi_label != nms.multi_label or meta.nms.agnostic != nms.agnostic:
             log.warning(
                 "tf-detect: the in-graph NMS uses the export-time multi_label=%s agnostic=%s, not "
                 "multi_label=%s agnostic=%s",
-                meta.multi_label,
-                meta.agnostic,
+                meta.nms.multi_label,
+                meta.nms.agnostic,
                 nms.multi_label,
                 nms.agnostic,
             )
@@ -334,52 +334,70 @@ def make_backend(
     if mode not in ("server", "client"):
         raise InputError(f"--mode must be server or client, got {mode!r}")
     if name == "torch":
-        if weights_path is None or weights_path.suffix.lower() == ".onnx":
-            raise InputError("the torch backend needs the PyTorch checkpoint: add --weights path/to/model.pt")
-        size = imgsz
-        if size is None and model_path is not None:
-            from .._repository_layout import ExportMetadata
-
-            size = ExportMetadata.read(_version_dir(model_path)).size_hw[0]
-        return torch_backend(weights_path, nms=nms, imgsz=size or DEFAULT_IMGSZ)
+        return _torch_from_args(weights_path, model_path, nms, imgsz)
     if name == "onnxruntime":
-        if model_path is not None:
-            from .._repository_layout import ONNX_ASSET, missing_onnx_message
-
-            version_dir = _version_dir(model_path)
-            onnx_path = version_dir / ONNX_ASSET
-            if not onnx_path.is_file():
-                raise InputError(missing_onnx_message(version_dir, "pass --weights model.onnx"))
-            return onnxruntime_backend(onnx_path, nms=nms, imgsz=imgsz)
-        if weights_path is not None and weights_path.suffix.lower() == ".onnx":
-            if not weights_path.is_file():
-                raise InputError(f"--weights {weights_path} does not exist")
-            return onnxruntime_backend(weights_path, nms=nms, imgsz=imgsz)
-        raise InputError(
-            "the onnxruntime backend needs an exported model: add --model-dir DIR (its "
-            "assets.extra/model.onnx is used) or --weights model.onnx"
-        )
+        return _onnxruntime_from_args(weights_path, model_path, nms, imgsz)
     if name in ("tf", "tf-bf16", "tf-detect"):
-        if model_path is None:
-            raise InputError(
-                f"the {name} backend needs the exported SavedModel: add --model-dir DIR (a model or "
-                "version directory written by export)"
-            )
-        version_dir = _version_dir(model_path)
-        if name in ("tf", "tf-bf16"):
-            return tf_raw_backend(
-                version_dir, nms=nms, imgsz=imgsz, mixed_precision="bfloat16" if name == "tf-bf16" else ""
-            )
-        return TFDetectBackend(version_dir, nms=nms, imgsz=imgsz)
+        return _tf_from_args(name, model_path, nms, imgsz)
+    if name in ("rest", "grpc"):
+        return _client_from_args(name, url, grpc_target, nms, mode, model_name)
+    raise InputError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+
+
+def _torch_from_args(weights: Path | None, model_dir: Path | None, nms: NMSConfig, imgsz: int | None) -> Backend:
+    if weights is None or weights.suffix.lower() == ".onnx":
+        raise InputError("the torch backend needs the PyTorch checkpoint: add --weights path/to/model.pt")
+    size = imgsz
+    if size is None and model_dir is not None:
+        from .._repository_layout import ExportMetadata
+
+        size = ExportMetadata.read(_version_dir(model_dir)).size_hw[0]
+    return torch_backend(weights, nms=nms, imgsz=size or DEFAULT_IMGSZ)
+
+
+def _onnxruntime_from_args(weights: Path | None, model_dir: Path | None, nms: NMSConfig, imgsz: int | None) -> Backend:
+    if model_dir is not None:
+        from .._repository_layout import ONNX_ASSET, missing_onnx_message
+
+        version_dir = _version_dir(model_dir)
+        onnx_path = version_dir / ONNX_ASSET
+        if not onnx_path.is_file():
+            raise InputError(missing_onnx_message(version_dir, "pass --weights model.onnx"))
+        return onnxruntime_backend(onnx_path, nms=nms, imgsz=imgsz)
+    if weights is not None and weights.suffix.lower() == ".onnx":
+        if not weights.is_file():
+            raise InputError(f"--weights {weights} does not exist")
+        return onnxruntime_backend(weights, nms=nms, imgsz=imgsz)
+    raise InputError(
+        "the onnxruntime backend needs an exported model: add --model-dir DIR (its "
+        "assets.extra/model.onnx is used) or --weights model.onnx"
+    )
+
+
+def _tf_from_args(name: str, model_dir: Path | None, nms: NMSConfig, imgsz: int | None) -> Backend:
+    if model_dir is None:
+        raise InputError(
+            f"the {name} backend needs the exported SavedModel: add --model-dir DIR (a model or "
+            "version directory written by export)"
+        )
+    version_dir = _version_dir(model_dir)
+    if name in ("tf", "tf-bf16"):
+        return tf_raw_backend(
+            version_dir, nms=nms, imgsz=imgsz, mixed_precision="bfloat16" if name == "tf-bf16" else ""
+        )
+    return TFDetectBackend(version_dir, nms=nms, imgsz=imgsz)
+
+
+def _client_from_args(
+    name: str, url: str | None, grpc_target: str | None, nms: NMSConfig, mode: str, model_name: str
+) -> Backend:
     if name == "rest":
         if url is None or url.startswith("grpc://"):
             raise InputError("the rest backend needs the server's REST address: add --url http://host:8501")
         return ClientBackend("rest", url, nms=nms, mode=mode, model=model_name)
-    if name == "grpc":
-        target = grpc_target or (url if url is not None and url.startswith("grpc://") else None)
-        if target is None:
-            raise InputError("the grpc backend needs the server's gRPC address: add --grpc host:8500")
-        if not target.startswith("grpc://"):
-            target = "grpc://" + target
-        return ClientBackend("grpc", target, nms=nms, mode=mode, model=model_name)
-    raise InputError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    target = grpc_target or (url if url is not None and url.startswith("grpc://") else None)
+    if target is None:
+        raise InputError("the grpc backend needs the server's gRPC address: add --grpc host:8500")
+    if not target.startswith("grpc://"):
+        target = "grpc://" + target
+    return ClientBackend("grpc", target, nms=nms, mode=mode, model=model_name)

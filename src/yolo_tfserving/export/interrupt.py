@@ -67,7 +67,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         sys.stderr.write(MESSAGE + "\n")
         sys.stderr.flush()
     with contextlib.suppress(Exception):
-        atexit._run_exitfuncs()  # the libraries' own clean-up (TensorFlow's autograph temp files ...)
+        atexit._run_exitfuncs()  # noqa: SLF001 - os._exit skips atexit; run the libraries' own clean-up (TensorFlow's autograph temp files ...)
     os._exit(EXIT_INTERRUPTED)  # the interrupted code may swallow exceptions: do not wait for it to unwind
 
 

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from .._deps import require
 from .._errors import InputError
-from ..ops import NMSConfig, box_iou, letterbox, non_max_suppression, unletterbox_xyxy
+from ..ops import box_iou, detections_from_predictions, letterbox_batch
 from .parity_ties import Detections, NMSInputs, TieCheck
 
 
@@ -172,12 +172,31 @@ def match_detections(
 
 
 def load_rgb(path: Path) -> tuple[bytes, NDArray[np.uint8]]:
-    """File bytes and the decoded HWC RGB array (Pillow's accurate IDCT, as OpenCV)."""
-    from PIL import Image
+    """The bytes ``serving_default`` is sent and the upright HWC RGB array, as the client prepares them
+    (one loader: EXIF orientation honoured; a rotated image is sent re-encoded upright, losslessly)."""
+    from ..client.images import prepare
 
-    data = path.read_bytes()
-    with Image.open(io.BytesIO(data)) as im:
-        return data, np.asarray(im.convert("RGB"))
+    prepared = prepare(path, max_pixels=0)
+    return prepared.encoded, prepared.rgb
+
+
+def _references(
+    version_dir: Path, torch_model: Any | None, weights: Path | None, onnx_path: Path | None
+) -> tuple[Any | None, Any | None]:
+    """(PyTorch model, ONNX Runtime session): what the export is compared with; at least one of them."""
+    ort = require("onnxruntime")
+    from .._repository_layout import ONNX_ASSET, missing_onnx_message
+
+    if torch_model is None and weights is not None:
+        from ..yolov5.checkpoint import load_checkpoint
+
+        torch_model = load_checkpoint(weights).model
+    onnx_file = onnx_path or version_dir / ONNX_ASSET
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
+    if torch_model is None and session is None:
+        remedy = "pass --weights model.pt (the checkpoint it came from)"
+        raise InputError("verify needs a reference: " + missing_onnx_message(version_dir, remedy))
+    return torch_model, session
 
 
 def verify_parity(
@@ -193,28 +212,13 @@ def verify_parity(
     """Run the same images through every backend and compare (see the module docstring)."""
     tf = require("tensorflow")
     torch = require("torch")
-    ort = require("onnxruntime")
-    from .._repository_layout import ONNX_ASSET, ExportMetadata, missing_onnx_message
+    from .._repository_layout import ExportMetadata
 
     meta = ExportMetadata.read(version_dir)
     size_hw = meta.size_hw
-    conf = meta.conf_threshold
-    nms_config = NMSConfig(
-        conf_threshold=conf,
-        iou_threshold=meta.iou_threshold,
-        max_det=meta.max_det,
-        agnostic=meta.agnostic,
-        multi_label=meta.multi_label,
-    )
-    if torch_model is None and weights is not None:
-        from ..yolov5.checkpoint import load_checkpoint
-
-        torch_model = load_checkpoint(weights).model
-    onnx_file = onnx_path or version_dir / ONNX_ASSET
-    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]) if onnx_file.is_file() else None
-    if torch_model is None and session is None:
-        remedy = "pass --weights model.pt (the checkpoint it came from)"
-        raise InputError("verify needs a reference: " + missing_onnx_message(version_dir, remedy))
+    nms_config = meta.nms
+    conf = nms_config.conf_threshold
+    torch_model, session = _references(version_dir, torch_model, weights, onnx_path)
     loaded = tf.saved_model.load(str(version_dir))
     raw_fn = loaded.signatures["raw"]
     detect_fn = (
@@ -263,12 +267,12 @@ def verify_parity(
             "verify of a --rect export needs PyTorch as the reference at rectangular sizes: pass --weights model.pt"
         )
     for label, data, rgb in samples:
-        canvas, plan = letterbox(rgb, size_hw, stride=stride if rect else None)
+        canvases, (plan,) = letterbox_batch([rgb], size_hw, rect_stride=stride if rect else None)
+        canvas = canvases[0]
         if rect:
-            run_raw(letterbox(rgb, size_hw)[0], with_onnx=True)  # the ONNX file's fixed size
+            run_raw(letterbox_batch([rgb], size_hw)[0][0], with_onnx=True)  # the ONNX file's fixed size
         ref_raw, tf_raw = run_raw(canvas, with_onnx=not rect or canvas.shape[:2] == size_hw)
-        boxes, scores, classes = non_max_suppression(ref_raw[0], nms_config)
-        ref = (unletterbox_xyxy(boxes, plan), scores, classes)
+        ref = detections_from_predictions(ref_raw[0], plan, nms_config)
         out = detect_fn(images=tf.constant([data]))
         n = int(out["num_detections"].numpy()[0])
         cand = (out["boxes"].numpy()[0, :n], out["scores"].numpy()[0, :n], out["classes"].numpy()[0, :n])

@@ -17,6 +17,7 @@ from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from .._repository_layout import CLASS_NAMES_FILE, ONNX_ASSET, PARITY_ASSET, ExportMetadata
 from .._repository_layout import read_export_metadata as read_export_metadata
 from .._repository_layout import resolve_version_dir as resolve_version_dir
+from ..ops.nms import NMSConfig
 from . import interrupt, repository
 from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
 
@@ -32,11 +33,9 @@ class ExportOptions:
     imgsz: int | tuple[int, ...] = 640  # one side (square) or (height, width), as YOLOv5's export.py
     rect: bool = False  # rectangular inference: minimal stride-multiple canvas per batch (tf_module)
     dynamic_batch: bool = True
-    conf_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    max_det: int = 300
-    agnostic: bool = False
-    multi_label: bool = False
+    nms: NMSConfig = field(
+        default_factory=NMSConfig
+    )  # the in-graph NMS: serving_default's thresholds, detect's structure and cap
     max_pixels: int = DEFAULT_MAX_PIXELS  # images past it are refused before decoding; 0: no limit
     nchw_signature: str = "add"
     opset: int = DEFAULT_OPSET
@@ -83,6 +82,8 @@ def export_model(
     if options.nchw_signature not in ("none", "add", "default"):
         raise InputError(f"--nchw-signature must be none, add or default, got {options.nchw_signature!r}")
     check_max_pixels(options.max_pixels, "--max-pixels")
+    if options.nms.classes is not None:
+        raise InputError("the in-graph NMS keeps every class; filter classes in the client (Client(classes=...))")
     if not weights.is_file():
         raise InputError(f"weights file not found: {weights}")
     repository.read_models_config(out / repository.MODELS_CONFIG)  # one we could not merge into: refused now
@@ -138,11 +139,7 @@ def export_model(
             size_hw=info.size_hw,
             class_names=info.class_names,
             stride=info.stride,
-            conf_threshold=options.conf_threshold,
-            iou_threshold=options.iou_threshold,
-            max_det=options.max_det,
-            agnostic=options.agnostic,
-            multi_label=options.multi_label,
+            nms=options.nms,
             max_pixels=options.max_pixels,
             rect=options.rect,
             signatures=tuple(signatures),
@@ -158,9 +155,7 @@ def export_model(
                 model_name=repo.name,
                 version_dir=staging,
                 size_hw=info.size_hw,
-                conf_threshold=options.conf_threshold,
-                iou_threshold=options.iou_threshold,
-                max_det=options.max_det,
+                nms=options.nms,
             )
         seconds["save"] = time.perf_counter() - started - sum(seconds.values())
 
@@ -225,11 +220,7 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
     spec = ServingSpec(
         size_hw=info.size_hw,
         class_names=info.class_names,
-        conf_threshold=options.conf_threshold,
-        iou_threshold=options.iou_threshold,
-        max_det=options.max_det,
-        agnostic=options.agnostic,
-        multi_label=options.multi_label,
+        nms=options.nms,
         max_pixels=options.max_pixels,
         rect=options.rect,
         stride=info.stride,

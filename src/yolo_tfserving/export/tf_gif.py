@@ -74,7 +74,11 @@ def gif_first_image_end(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(tf.gather(data, tf.clip_by_value(pos, 0, n)), tf.int32)
 
     def step(
-        base: tf.Tensor, state: tf.Tensor, width: tf.Tensor, height: tf.Tensor, status: tf.Tensor
+        base: tf.Tensor,
+        state: tf.Tensor,
+        width: tf.Tensor,
+        height: tf.Tensor,
+        status: tf.Tensor,  # noqa: ARG001 - tf.while_loop passes every loop variable; this one only ends it
     ) -> tuple[tf.Tensor, ...]:
         node = _window_ends(data, n, base)[state * _SPAN]
         state, offset = node // _SPAN, node % _SPAN
@@ -97,7 +101,7 @@ def gif_first_image_end(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     zero = tf.constant(0)
     start = 13 + _color_table_bytes(byte(tf.constant(10)))
     end, _, width, height, status = tf.while_loop(
-        lambda base, state, width, height, status: tf.equal(status, _WALKING),
+        lambda *loop: tf.equal(loop[4], _WALKING),  # loop: (base, state, width, height, status)
         step,
         (start, tf.constant(_BLOCK), zero, zero, tf.constant(_WALKING)),
         maximum_iterations=n // _WINDOW + 4,  # a window left advances >= _WINDOW; one image step; one stop

@@ -32,11 +32,12 @@ every element of the batch has. ``limits`` also answers ``size_h``, ``size_w``, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
 from .._limits import DEFAULT_MAX_PIXELS
+from ..ops.nms import NMSConfig
 from . import tf_ops
 
 NCHW_SIGNATURE = "predict_nchw"
@@ -49,11 +50,9 @@ class ServingSpec:
 
     size_hw: tuple[int, int]
     class_names: tuple[str, ...]
-    conf_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    max_det: int = 300
-    agnostic: bool = False
-    multi_label: bool = False
+    nms: NMSConfig = field(
+        default_factory=NMSConfig
+    )  # serving_default's thresholds; the structure (agnostic, multi_label) and cap of both
     max_pixels: int = DEFAULT_MAX_PIXELS
     rect: bool = False  # rectangular inference: see the module docstring
     stride: int = 32  # the model's largest stride (rect canvases are multiples of it)
@@ -62,7 +61,7 @@ class ServingSpec:
         """What the ``limits`` signature answers."""
         return {
             "max_pixels": self.max_pixels,
-            "max_det": self.max_det,
+            "max_det": self.nms.max_det,
             "size_h": self.size_hw[0],
             "size_w": self.size_hw[1],
             "stride": self.stride,
@@ -78,9 +77,6 @@ class YoloServingModule(tf.Module):
         self._network = network
         self.spec = spec
         self.class_names = tf.constant(list(spec.class_names), dtype=tf.string)
-        self._nms_options = tf_ops.NMSOptions(
-            max_det=spec.max_det, agnostic=spec.agnostic, multi_label=spec.multi_label
-        )
         h, w = (None, None) if spec.rect else spec.size_hw
         self.raw = tf.function(self._raw, input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32, name="images")])
         self.serving_default = tf.function(
@@ -171,9 +167,9 @@ class YoloServingModule(tf.Module):
         n = tf.shape(images)[0]
         return self._run(
             images,
-            tf.fill([n], tf.constant(self.spec.conf_threshold, tf.float32)),
-            tf.fill([n], tf.constant(self.spec.iou_threshold, tf.float32)),
-            tf.fill([n], tf.constant(self.spec.max_det, tf.int32)),
+            tf.fill([n], tf.constant(self.spec.nms.conf_threshold, tf.float32)),
+            tf.fill([n], tf.constant(self.spec.nms.iou_threshold, tf.float32)),
+            tf.fill([n], tf.constant(self.spec.nms.max_det, tf.int32)),
         )
 
     def _detect(
@@ -194,7 +190,7 @@ class YoloServingModule(tf.Module):
             tf.debugging.assert_positive(max_det, message="max_det must be >= 1"),
         ]
         with tf.control_dependencies(checks):
-            capped = tf.minimum(max_det, self.spec.max_det)
+            capped = tf.minimum(max_det, self.spec.nms.max_det)
             return self._run(images, conf_threshold, iou_threshold, capped)
 
     def _canvases(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tuple[int, int] | tf.Tensor]:
@@ -213,11 +209,11 @@ class YoloServingModule(tf.Module):
     def _run(self, images: tf.Tensor, conf: tf.Tensor, iou: tf.Tensor, max_det: tf.Tensor) -> dict[str, tf.Tensor]:
         canvases, source_hw, canvas_hw = self._canvases(images)
         predictions = self._network(canvases)
-        k = self.spec.max_det
+        k = self.spec.nms.max_det
 
         def per_image(args: Sequence[tf.Tensor]) -> tuple[tf.Tensor, ...]:
             pred, hw, c, i, m = args
-            boxes, scores, classes = tf_ops.nms(pred, c, i, m, self._nms_options)
+            boxes, scores, classes = tf_ops.nms(pred, c, i, m, self.spec.nms)
             boxes = tf_ops.unletterbox(boxes, hw, canvas_hw)
             count = tf.shape(scores)[0]
             pad = k - count

@@ -9,13 +9,11 @@ back and clipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tensorflow as tf
 
 from .._limits import DEFAULT_MAX_PIXELS
 from ..ops.letterbox import PAD_VALUE
-from ..ops.nms import CLASS_OFFSET
+from ..ops.nms import CLASS_OFFSET, NMSConfig
 from . import tf_gif, tf_images, tf_resize
 
 
@@ -150,24 +148,18 @@ def unletterbox(boxes: tf.Tensor, source_hw: tf.Tensor, target_hw: tuple[int, in
     )
 
 
-@dataclass(frozen=True)
-class NMSOptions:
-    """Export-time NMS structure (thresholds are tensors, chosen per request)."""
-
-    max_det: int = 300
-    agnostic: bool = False
-    multi_label: bool = False
-    max_nms: int = 30000
-
-
 def nms(
     prediction: tf.Tensor,
     conf_threshold: tf.Tensor,
     iou_threshold: tf.Tensor,
     max_det: tf.Tensor,
-    options: NMSOptions,
+    options: NMSConfig,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """One image's ``(anchors, 5 + nc)`` -> (xyxy[k, 4], scores[k], classes[k] int32), k <= max_det."""
+    """One image's ``(anchors, 5 + nc)`` -> (xyxy[k, 4], scores[k], classes[k] int32), k <= max_det.
+
+    The thresholds and ``max_det`` are tensors (chosen per request); ``options`` gives the structure
+    (``multi_label``, ``agnostic``, ``max_nms``); its own thresholds are not used here.
+    """
     candidates = tf.boolean_mask(prediction, prediction[:, 4] > conf_threshold)
     class_scores = candidates[:, 5:] * candidates[:, 4:5]
     cxcy, wh = candidates[:, 0:2], candidates[:, 2:4]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
+from ..ops.nms import NMSConfig
 
 RAW_BYTES_WARMUP_LIMIT = 64 * 1024  # bytes of one raw_bytes canvas; past it raw_bytes is not warmed
 FILL_VALUE = 0.5  # every element of a warm-up float tensor
@@ -73,7 +74,7 @@ def exported_signatures(version_dir: Path) -> dict[str, Any]:
     return signatures
 
 
-def signature_requests(name: str, signature: Any, values: WarmupValues) -> list[dict[str, Any]]:
+def signature_requests(signature: Any, values: WarmupValues) -> list[dict[str, Any]]:
     """The warm-up inputs (``TensorProto`` by input name) for one signature: one dict per record, none
     when an input has no warm-up value (a signature this module does not know, raw_bytes when large)."""
     raw_canvas = "predictions_bytes" in signature.outputs
@@ -127,9 +128,7 @@ def write_warmup_records(
     model_name: str,
     version_dir: Path,
     size_hw: tuple[int, int],
-    conf_threshold: float = 0.25,
-    iou_threshold: float = 0.45,
-    max_det: int = 300,
+    nms: NMSConfig = NMSConfig(),
 ) -> list[str]:
     """Write the warm-up records for the signatures ``version_dir`` exports; return the names warmed.
 
@@ -138,7 +137,7 @@ def write_warmup_records(
     tf = require("tensorflow")
     from .._wire.serving_apis_pb2 import PredictionLog
 
-    values = WarmupValues(size_hw, conf_threshold, iou_threshold, max_det)
+    values = WarmupValues(size_hw, nms.conf_threshold, nms.iou_threshold, nms.max_det)
     records = _records(exported_signatures(version_dir), values)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
@@ -154,6 +153,4 @@ def write_warmup_records(
 
 
 def _records(signatures: Mapping[str, Any], values: WarmupValues) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (name, inputs) for name in sorted(signatures) for inputs in signature_requests(name, signatures[name], values)
-    ]
+    return [(name, inputs) for name in sorted(signatures) for inputs in signature_requests(signatures[name], values)]

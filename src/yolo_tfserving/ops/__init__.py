@@ -10,6 +10,7 @@ from .letterbox import (
     unletterbox_xyxy,
 )
 from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression
+from .pipeline import detections_from_predictions, letterbox_batch
 
 __all__ = [
     "Letterbox",
@@ -18,7 +19,9 @@ __all__ = [
     "box_iou",
     "clip_xyxy",
     "cxcywh_to_xyxy",
+    "detections_from_predictions",
     "letterbox",
+    "letterbox_batch",
     "nms_candidates",
     "nms_indices",
     "non_max_suppression",
