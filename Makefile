@@ -1,6 +1,7 @@
 # yolo-tfserving: the two set-up commands that work on a fresh machine.
 #   make demo   create .venv, install, export the model, verify it (end to end)
 #   make test   create .venv, install, run the whole test suite
+#   make test-fast   the quick tier (no real model, one shared tiny export)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ IMAGES ?= $(SHARED)/data/coco128/images
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench protos clean
+.PHONY: install demo test test-fast lint typecheck bench protos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the quick tier: no real model, no export but one shared tiny export (tests/conftest.py)
+test-fast: install
+	$(PY) -m pytest -m "not slow and not shared and not export" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench scripts

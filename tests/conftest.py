@@ -26,6 +26,21 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory, tiny_checkpoint):
+    """The tiny model exported once per session (imgsz 64, no parity): ``(repository dir, ExportResult)``.
+
+    Shared by every test that only needs *an* export to serve or read; treat it as read-only.
+    Tests of export options export their own.
+    """
+    pytest.importorskip("onnx2tf")
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("tiny-repo")
+    result = export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
+    return out, result
+
+
+@pytest.fixture(scope="session")
 def real_weights() -> Path:
     if not REAL_WEIGHTS.is_file():
         pytest.skip(f"{REAL_WEIGHTS} is absent (the real yolov5n lives in ../shared)")
@@ -52,3 +67,23 @@ def real_rect_export(tmp_path_factory, real_weights):
     out = tmp_path_factory.mktemp("real-rect-repo")
     result = export_model(real_weights, out, options=ExportOptions(rect=True, verify_images=coco128_images(4)))
     return out, result
+
+
+# -- test tiers -----------------------------------------------------------------------------------
+# `make test-fast` runs `-m "not slow and not shared and not export"`: no real model, and no export but
+# the one session-scoped tiny export (`tiny_repo`). A test that exports a model of its own is marked
+# `export` here, in one table, by module or by the fixture it uses.
+EXPORTING_MODULES = {"test_export", "test_cli_export", "test_warmup", "test_repository_config", "test_no_onnx"}
+EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export"}
+EXPORTING_TESTS = {"test_family_exports_with_parity", "test_fixed_rectangular_imgsz"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if (
+            module in EXPORTING_MODULES
+            or EXPORTING_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or item.originalname in EXPORTING_TESTS
+        ):
+            item.add_marker(pytest.mark.export)

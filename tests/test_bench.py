@@ -45,13 +45,11 @@ def invoke(*args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[Any]:
+def served(tiny_repo: tuple[Path, Any]) -> Iterator[Any]:
     pytest.importorskip("tensorflow")
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
     from yolo_tfserving.serving.server import ModelServer, ServerOptions
 
-    out = tmp_path_factory.mktemp("bench-repo")
-    export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
+    out = tiny_repo[0]
     server = ModelServer(
         ServerOptions(
             port=_free_port(),

@@ -88,12 +88,9 @@ def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
 
 # -- against a served model -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[Any]:
+def served(tiny_repo: tuple[Path, Any]) -> Iterator[Any]:
     pytest.importorskip("tensorflow")
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
-
-    out = tmp_path_factory.mktemp("client-repo")
-    export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
+    out = tiny_repo[0]
     with running_server(model_name="yolov5", model_base_path=str(out / "yolov5")) as server:
         yield server
 

@@ -348,12 +348,8 @@ def start_server() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
-
-    out = tmp_path_factory.mktemp("tiny-repo")
-    export_model(tiny_checkpoint, out, options=ExportOptions(imgsz=64, verify=False))
-    return out / "yolov5"
+def tiny_export(tiny_repo: tuple[Path, Any]) -> Path:
+    return tiny_repo[0] / "yolov5"
 
 
 def _run(ds: Dataset, name: str, **kwargs: Any) -> EvalResult:

@@ -54,12 +54,9 @@ MAX_RSS_GROWTH_MB = 300
 
 
 @pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[SoakResult]:
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
-
+def soak(tmp_path_factory: pytest.TempPathFactory, tiny_repo: tuple[Path, Any]) -> Iterator[SoakResult]:
     work = tmp_path_factory.mktemp("fuzz-soak")
-    export_model(tiny_checkpoint, work / "repo", options=ExportOptions(imgsz=64, verify=False))
-    yolo_dir = work / "repo" / YOLO_NAME
+    yolo_dir = tiny_repo[0] / YOLO_NAME
     half_dir = build_half_plus_two(work / "half_plus_two")
     config_file = write_config(work / "models.config", {YOLO_NAME: yolo_dir, "half_plus_two": half_dir})
     imgsz, classes = read_facts(yolo_dir)

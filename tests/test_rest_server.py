@@ -340,11 +340,10 @@ def test_batch_queue_full_answers_unavailable() -> None:
     assert errors and all(e.code == Code.UNAVAILABLE and "queue" in e.message for e in errors)
 
 
-def test_warmup_records_are_replayed(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+def test_warmup_records_are_replayed(tiny_repo: tuple[Path, Any]) -> None:
     from yolo_tfserving.serving.server import replay_warmup
 
-    result = export_model(tiny_checkpoint, tmp_path, options=ExportOptions(imgsz=64, verify=False))
+    result = tiny_repo[1]
     import tensorflow as tf
 
     from yolo_tfserving.serving.servable import Servable
@@ -354,13 +353,11 @@ def test_warmup_records_are_replayed(tmp_path: Path, tiny_checkpoint: Path) -> N
     assert replay_warmup(Servable("yolov5", 1, result.version_dir)) == len(records)
 
 
-def test_yolo_model_served_over_rest(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_yolo_model_served_over_rest(tiny_repo: tuple[Path, Any]) -> None:
     from PIL import Image
 
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
-
-    result = export_model(tiny_checkpoint, tmp_path, options=ExportOptions(imgsz=64, verify=False))
-    srv = start_server(model_name="yolov5", model_base_path=str(tmp_path / "yolov5"), file_system_poll_wait_seconds=0)
+    repo, result = tiny_repo
+    srv = start_server(model_name="yolov5", model_base_path=str(repo / "yolov5"), file_system_poll_wait_seconds=0)
     try:
         buf = io.BytesIO()
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 80, 3), np.uint8)).save(buf, "JPEG")
@@ -389,13 +386,10 @@ def test_yolo_model_served_over_rest(tmp_path: Path, tiny_checkpoint: Path) -> N
         srv.stop()
 
 
-def test_rest_timeout_answers_deadline_exceeded(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    from yolo_tfserving.export.pipeline import ExportOptions, export_model
-
-    export_model(tiny_checkpoint, tmp_path, options=ExportOptions(imgsz=64, verify=False))
+def test_rest_timeout_answers_deadline_exceeded(tiny_repo: tuple[Path, Any]) -> None:
     srv = start_server(
         model_name="yolov5",
-        model_base_path=str(tmp_path / "yolov5"),
+        model_base_path=str(tiny_repo[0] / "yolov5"),
         rest_api_timeout_in_ms=1,
         file_system_poll_wait_seconds=0,
     )
