@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,20 +24,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from _common import ServerProcess, export_once, machine, median, p95, script_parser, time_ms
 
 
-def json_floats_detect(client: object, image: Path) -> tuple[int, int]:
+def json_floats_detect(client: Any, image: Path) -> tuple[int, int]:
     """The original write-up's client: resize/normalise, NCHW floats as JSON, NMS by hand (done right)."""
     import numpy as np
     from PIL import Image
 
-    from yolo_tfserving.client._transport import ModelTarget
     from yolo_tfserving.ops import NMSConfig, letterbox, non_max_suppression, unletterbox_xyxy
 
     rgb = np.asarray(Image.open(image).convert("RGB"))
     canvas, plan = letterbox(rgb, (640, 640))
     x = (canvas.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     body = json.dumps({"signature_name": "predict_nchw", "inputs": {"input": x.tolist()}}).encode()
-    transport = client.transport  # type: ignore[attr-defined]
-    raw = transport.predict_raw_json(ModelTarget("yolov5"), body)
+    raw = client.predict_json(body=body)
     pred = np.asarray(json.loads(raw)["outputs"], dtype=np.float32)[0]
     boxes, _, _ = non_max_suppression(pred, NMSConfig())
     unletterbox_xyxy(boxes, plan)
@@ -82,7 +81,7 @@ def run(weights: Path, image: Path, repeats: int) -> dict[str, object]:
                     else:
                         client.detect(image)
                         times = time_ms(lambda c=client: c.detect(image), repeats=repeats)
-                        sizes = (client.transport.last_request_bytes, client.transport.last_response_bytes)
+                        sizes = client.last_exchange_bytes
                 rows[label] = {
                     "request_bytes": sizes[0],
                     "response_bytes": sizes[1],
