@@ -55,3 +55,25 @@ def test_py_typed_ships() -> None:
     from importlib.resources import files
 
     assert files("yolo_tfserving").joinpath("py.typed").is_file()
+
+
+def test_no_builtin_exception_is_raised_on_purpose() -> None:
+    """Every error the library raises on purpose is one of ours (callers catch one family): no
+    ``raise ValueError/TypeError/RuntimeError/KeyError(...)`` in the package's source. The private wire
+    codec (``_wire/``) is the exception: its errors never reach a caller untranslated (the server maps
+    them to INVALID_ARGUMENT, the client to RequestError)."""
+    import ast
+    from pathlib import Path
+
+    builtins = {"ValueError", "TypeError", "RuntimeError", "KeyError", "Exception"}
+    root = Path(yolo_tfserving.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "_wire" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                if isinstance(func, ast.Name) and func.id in builtins:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} raises {func.id}")
+    assert not found, found

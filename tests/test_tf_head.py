@@ -68,11 +68,11 @@ def test_detect_head_validates_its_arrays():
     b = np.zeros(3 * 7, np.float32)
     anchors = np.ones((3, 2), np.float32)
     DetectHead((w,), (b,), (8.0,), (anchors,), num_outputs=7)
-    with pytest.raises(ValueError, match="one weight"):
+    with pytest.raises(ExportError, match="one weight"):
         DetectHead((w, w), (b,), (8.0,), (anchors,), num_outputs=7)
-    with pytest.raises(ValueError, match="expected 3 anchors"):
+    with pytest.raises(ExportError, match="expected 3 anchors"):
         DetectHead((w,), (b,), (8.0,), (anchors,), num_outputs=6)
-    with pytest.raises(ValueError, match="bad Detect level shapes"):
+    with pytest.raises(ExportError, match="bad Detect level shapes"):
         DetectHead((w,), (b[:-1],), (8.0,), (anchors,), num_outputs=7)
 
 

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from .._errors import ServerUnavailableError
+
 CLI = [sys.executable, "-m", "yolo_tfserving.cli"]
 
 
@@ -26,14 +28,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up (see its log above)")
+            raise ServerUnavailableError("the server exited during start-up (see its log above)")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"the server did not answer {url} within {timeout_s:.0f} s")
+    raise ServerUnavailableError(f"the server did not answer {url} within {timeout_s:.0f} s")
 
 
 def run(*, repo: Path, images: list[Path], out: Path, model: str = "yolov5") -> int:

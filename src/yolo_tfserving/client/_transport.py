@@ -283,7 +283,10 @@ class _GrpcBase:
         return request
 
     def _outputs(self, response: Any) -> dict[str, NDArray[Any]]:
-        return {k: self._tensors.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
+        try:
+            return {k: self._tensors.tensor_proto_to_ndarray(v) for k, v in response.outputs.items()}
+        except (ValueError, TypeError) as exc:  # the wire codec's errors: a response we cannot read
+            raise RequestError(f"{self.url} sent a malformed output tensor: {exc}", status="", url=self.url) from exc
 
     def _status_request(self, target: ModelTarget) -> Any:
         from .._wire.serving_apis_pb2 import GetModelStatusRequest

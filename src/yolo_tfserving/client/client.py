@@ -267,7 +267,10 @@ class _ClientBase:
         from .._wire.tensors import tensor_proto_to_ndarray
         from .._wire.tf_core_pb2 import TensorProto
 
-        return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
+        try:
+            return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
+        except Exception as exc:  # a malformed TensorProto (protobuf's DecodeError, the codec's ValueError)
+            raise RequestError(f"the model's predictions_bytes output is not a TensorProto: {exc}", status="") from exc
 
     def _prepare_steps(self, images: Sequence[ImageInput]) -> _Steps[list[PreparedImage]]:
         """Plan: the decoded images, each checked against the pixel limit from its header first.

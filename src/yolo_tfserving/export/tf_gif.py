@@ -101,7 +101,7 @@ def gif_first_image_end(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     zero = tf.constant(0)
     start = 13 + _color_table_bytes(byte(tf.constant(10)))
     end, _, width, height, status = tf.while_loop(
-        lambda *loop: tf.equal(loop[4], _WALKING),  # loop: (base, state, width, height, status)
+        lambda base, state, width, height, status: tf.equal(status, _WALKING),  # noqa: ARG005 - every loop var
         step,
         (start, tf.constant(_BLOCK), zero, zero, tf.constant(_WALKING)),
         maximum_iterations=n // _WINDOW + 4,  # a window left advances >= _WINDOW; one image step; one stop

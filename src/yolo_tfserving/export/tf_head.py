@@ -48,12 +48,14 @@ class DetectHead:
     def __post_init__(self) -> None:
         levels = len(self.strides)
         if not (len(self.weights) == len(self.biases) == len(self.anchors_wh) == levels) or levels == 0:
-            raise ValueError("DetectHead needs one weight, bias, stride and anchor set per level")
+            raise ExportError("DetectHead needs one weight, bias, stride and anchor set per level")
         for w, b, a in zip(self.weights, self.biases, self.anchors_wh, strict=True):
             if w.ndim != 2 or b.shape != (w.shape[1],) or a.ndim != 2 or a.shape[1] != 2:
-                raise ValueError(f"bad Detect level shapes: weight {w.shape}, bias {b.shape}, anchors {a.shape}")
+                raise ExportError(f"bad Detect level shapes: weight {w.shape}, bias {b.shape}, anchors {a.shape}")
             if w.shape[1] != a.shape[0] * self.num_outputs:
-                raise ValueError(f"weight has {w.shape[1]} outputs; expected {a.shape[0]} anchors x {self.num_outputs}")
+                raise ExportError(
+                    f"weight has {w.shape[1]} outputs; expected {a.shape[0]} anchors x {self.num_outputs}"
+                )
 
     @classmethod
     def from_detect(cls, detect: Any) -> DetectHead:

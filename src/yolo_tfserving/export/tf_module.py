@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from .._errors import InputError
 from .._limits import DEFAULT_MAX_PIXELS
 from ..ops.nms import NMSConfig
 from . import tf_ops
@@ -260,5 +261,5 @@ class YoloServingModule(tf.Module):
             sigs["detect_images"] = sigs["serving_default"]
             sigs["serving_default"] = self.predict_nchw.get_concrete_function()
         elif nchw != "none":
-            raise ValueError(f"nchw must be none, add or default, got {nchw!r}")
+            raise InputError(f"nchw must be none, add or default, got {nchw!r}")
         return sigs

@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from .._errors import CheckpointError
 from . import common, experimental, ghost, transformer
 from .detect import Detect
 
@@ -78,14 +79,14 @@ def parse_activation(text: str) -> nn.Module:
         args = [ast.literal_eval(a) for a in call.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
     except (SyntaxError, ValueError) as exc:
-        raise ValueError(f"activation {text!r} is not of the form nn.Name(literal arguments)") from exc
+        raise CheckpointError(f"activation {text!r} is not of the form nn.Name(literal arguments)") from exc
     from torch.nn.modules import activation
 
     cls = getattr(activation, name, None) if owner in ("nn", "torch.nn") else None
     if name == "Identity" and owner in ("nn", "torch.nn"):
         cls = nn.Identity
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ValueError(f"activation {text!r} is not a torch.nn activation")
+        raise CheckpointError(f"activation {text!r} is not a torch.nn activation")
     return cls(*args, **kwargs)
 
 
@@ -155,7 +156,7 @@ def _parse_rows(
         repeats = max(round(number * depth), 1) if number > 1 else number
         module_cls = CHANNEL_BLOCKS.get(name) or OTHER_BLOCKS.get(name)
         if module_cls is None:
-            raise ValueError(f"layer {index}: module type {name!r} is not supported")
+            raise CheckpointError(f"layer {index}: module type {name!r} is not supported")
         args, c_out, repeats = _layer_args(name, source, args, repeats, ch, c_out, no, width)
         block = nn.Sequential(*(module_cls(*args) for _ in range(repeats))) if repeats > 1 else module_cls(*args)
         block.i, block.f = index, source  # type: ignore[assignment]

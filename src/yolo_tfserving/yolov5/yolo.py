@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._errors import InputError
 from . import common
 from .config import parse_layers
 from .detect import Detect
@@ -157,7 +158,7 @@ def build_model(
     model = Model(cfg)
     if names is not None:
         if len(names) != nc:
-            raise ValueError(f"got {len(names)} names for {nc} classes")
+            raise InputError(f"got {len(names)} names for {nc} classes")
         model.names = list(names)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):  # non-trivial statistics so that fusing is exercised
