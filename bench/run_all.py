@@ -23,6 +23,7 @@ SECTIONS = [
     ("COCO mAP through every backend (issue 5)", "eval_backends", {}),
     ("Image bombs (issue 10)", "image_bombs", {}),
     ("Rectangular inference (issue 11)", "rect_inference", {"repeats": 2}),
+    ("bfloat16 vs float32 (issue 15)", "mixed_precision", {"repeats": 40}),
 ]
 
 
