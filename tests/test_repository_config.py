@@ -18,6 +18,7 @@ from yolo_tfserving._wire.formats import message_to_text, parse_text
 from yolo_tfserving.export import pipeline
 from yolo_tfserving.export.pipeline import ExportOptions, export_model
 from yolo_tfserving.export.repository import MODELS_CONFIG
+from yolo_tfserving.ops import NMSConfig
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_second_model_is_added_and_a_reexport_keeps_the_others(tmp_path: Path, t
     (repo / MODELS_CONFIG).write_text(message_to_text(message))
     hand_beta = message_to_text(beta)
 
-    export(tiny_checkpoint, repo, "alpha", version=2, nchw_signature="none", conf_threshold=0.4)
+    export(tiny_checkpoint, repo, "alpha", version=2, nchw_signature="none", nms=NMSConfig(conf_threshold=0.4))
     config = entries(repo)
     assert list(config) == ["alpha", "beta"]
     assert message_to_text(config["beta"]) == hand_beta  # policy and labels intact
