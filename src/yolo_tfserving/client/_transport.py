@@ -8,7 +8,9 @@ foreign errors (httpx, grpc) become :class:`ServerUnavailableError` /
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +124,21 @@ class _RestBase:
             )
         return bytes(response.content)
 
+    @contextlib.contextmanager
+    def _reaching(self, path: str) -> Iterator[None]:
+        """httpx's transport errors (refused, reset, timed out) as ServerUnavailableError (both transports)."""
+        try:
+            yield
+        except self._httpx.HTTPError as exc:
+            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
+
+    @staticmethod
+    def _predict_request(
+        target: ModelTarget, signature_name: str, inputs: dict[str, NDArray[Any]]
+    ) -> tuple[str, bytes]:
+        """(path, body) of a predict call (both transports)."""
+        return target.rest_path() + ":predict", encode_rest_inputs(inputs, signature_name)
+
 
 class RestTransport(_RestBase):
     """TF Serving's REST API over a blocking ``httpx.Client``."""
@@ -131,10 +148,8 @@ class RestTransport(_RestBase):
         self._client = self._httpx.Client(base_url=self.url, timeout=timeout_s)
 
     def _call(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
-        try:
+        with self._reaching(path):
             response = self._client.request(method, path, content=body, headers=_json_headers(body))
-        except self._httpx.HTTPError as exc:
-            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
         return self._check(response, path, target, body)
 
     def predict(
@@ -145,8 +160,8 @@ class RestTransport(_RestBase):
         *,
         single_output: str = "output",
     ) -> dict[str, NDArray[Any]]:
-        body = encode_rest_inputs(inputs, signature_name)
-        return decode_rest_outputs(self._call("POST", target.rest_path() + ":predict", target, body), single_output)
+        path, body = self._predict_request(target, signature_name, inputs)
+        return decode_rest_outputs(self._call("POST", path, target, body), single_output)
 
     def predict_raw_json(self, target: ModelTarget, body: bytes) -> bytes:
         """POST a ready-made JSON body (benchmarks of other clients' formats)."""
@@ -183,10 +198,8 @@ class AsyncRestTransport(_RestBase):
         self._async = self._httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
 
     async def _acall(self, method: str, path: str, target: ModelTarget, body: bytes | None = None) -> bytes:
-        try:
+        with self._reaching(path):
             response = await self._async.request(method, path, content=body, headers=_json_headers(body))
-        except self._httpx.HTTPError as exc:
-            raise _rest_unreachable(exc, self._httpx, self.url, path) from exc
         return self._check(response, path, target, body)
 
     async def apredict(
@@ -197,9 +210,8 @@ class AsyncRestTransport(_RestBase):
         *,
         single_output: str = "output",
     ) -> dict[str, NDArray[Any]]:
-        body = encode_rest_inputs(inputs, signature_name)
-        raw = await self._acall("POST", target.rest_path() + ":predict", target, body)
-        return decode_rest_outputs(raw, single_output)
+        path, body = self._predict_request(target, signature_name, inputs)
+        return decode_rest_outputs(await self._acall("POST", path, target, body), single_output)
 
     async def astatus(self, target: ModelTarget) -> dict[str, Any]:
         return json.loads(await self._acall("GET", target.rest_path(), target))  # type: ignore[no-any-return]
