@@ -25,6 +25,7 @@ META = ExportMetadata(
     onnx_asset=None,
     source="best.pt",
     tensorflow_version="2.19.0",
+    task="segment",
 )
 
 # what the first release wrote (no max_pixels, rect, onnx_asset or tensorflow_version)
@@ -74,6 +75,7 @@ def test_metadata_file_keeps_its_keys_and_order(tmp_path: Path) -> None:
         "onnx_asset",
         "source",
         "tensorflow_version",
+        "task",
     ]
     assert data["size_hw"] == [480, 640] and data["class_names"] == ["cat", "dog"] and data["onnx_asset"] is None
 
@@ -87,6 +89,7 @@ def test_an_old_metadata_file_reads_with_the_defaults(tmp_path: Path) -> None:
     assert meta.max_pixels == DEFAULT_MAX_PIXELS
     assert meta.onnx_asset == "assets.extra/model.onnx"
     assert meta.tensorflow_version is None
+    assert meta.task == "detect"
     assert layout.exported_tensorflow_version(tmp_path) is None
     assert "has no assets.extra/model.onnx; pass" in layout.missing_onnx_message(tmp_path, "pass --weights")
 
@@ -111,6 +114,7 @@ def test_unknown_keys_are_ignored() -> None:
         ({"class_names": {"0": "cat"}}, r"class_names must be a list of strings"),
         ({"onnx_asset": 3}, r"onnx_asset must be a path or null"),
         ({"tensorflow_version": 2.19}, r'tensorflow_version must be a string like "2.19.0"'),
+        ({"task": "pose"}, r"task must be one of detect, segment, classify, got 'pose'"),
     ],
 )
 def test_mistyped_metadata_is_an_input_error(change: dict[str, object], message: str) -> None:

@@ -120,7 +120,8 @@ class ExportMetadata:
     settings (``conf_threshold``, ``iou_threshold``, ``max_det``, ``agnostic``, ``multi_label``, the file's
     keys since the first release). Files written before a field existed read as its
     default: ``max_pixels`` (our default limit), ``rect`` (False), ``onnx_asset`` (the ONNX copy's path;
-    ``None`` means exported with ``--no-onnx``), ``tensorflow_version`` (None: unknown).
+    ``None`` means exported with ``--no-onnx``), ``tensorflow_version`` (None: unknown), ``task`` (``"detect"``:
+    one of :data:`TASKS`, what the model's head does).
     """
 
     size_hw: tuple[int, int]
@@ -133,6 +134,7 @@ class ExportMetadata:
     onnx_asset: str | None = str(ONNX_ASSET)
     source: str
     tensorflow_version: str | None = None
+    task: str = "detect"
 
     def to_json(self) -> dict[str, Any]:
         """The file's JSON object (tuples as lists, the NMS settings flat)."""
@@ -161,6 +163,11 @@ class ExportMetadata:
             if onnx_asset is not None and not isinstance(onnx_asset, str):
                 raise InputError(f"{where}: onnx_asset must be a path or null, got {onnx_asset!r}")
             optional["onnx_asset"] = onnx_asset
+        if "task" in data:
+            task = data["task"]
+            if task not in TASKS:
+                raise InputError(f"{where}: task must be one of {', '.join(TASKS)}, got {task!r}")
+            optional["task"] = task
         return cls(
             size_hw=(size_hw[0], size_hw[1]),
             class_names=_strings(data, "class_names", where),
@@ -186,6 +193,9 @@ class ExportMetadata:
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
 
+
+TASKS = ("detect", "segment", "classify")
+"""What an exported model's head does: YOLOv5's ``DetectionModel``, ``SegmentationModel``, ``ClassificationModel``."""
 
 _NMS_KEYS = ("conf_threshold", "iou_threshold", "max_det", "agnostic", "multi_label")
 
