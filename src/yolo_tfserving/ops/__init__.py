@@ -9,6 +9,7 @@ from .letterbox import (
     resize_bilinear,
     unletterbox_xyxy,
 )
+from .masks import mask_windows, paste, process_mask_native
 from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression
 from .pipeline import detections_from_predictions, letterbox_batch
 
@@ -22,9 +23,12 @@ __all__ = [
     "detections_from_predictions",
     "letterbox",
     "letterbox_batch",
+    "mask_windows",
     "nms_candidates",
     "nms_indices",
     "non_max_suppression",
+    "paste",
+    "process_mask_native",
     "rect_canvas_hw",
     "resize_bilinear",
     "unletterbox_xyxy",

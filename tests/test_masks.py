@@ -1,0 +1,126 @@
+"""ops.masks: YOLOv5's process_mask_native in numpy, against a torch reference written from YOLOv5's formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from yolo_tfserving._errors import InputError
+from yolo_tfserving.ops import masks as M
+
+# (canvas_hw, image_hw): square letterbox both ways, rect canvases, odd sizes, up- and down-sampling
+CASES = [
+    ((64, 64), (48, 64)),
+    ((64, 64), (64, 37)),
+    ((64, 96), (61, 90)),
+    ((128, 128), (333, 500)),
+    ((160, 160), (40, 41)),
+    ((96, 64), (101, 67)),
+]
+
+
+def _random_case(rng: np.random.Generator, canvas_hw: tuple[int, int], image_hw: tuple[int, int], n: int = 6):
+    mh, mw = canvas_hw[0] // 4, canvas_hw[1] // 4
+    # smooth-ish protos (as a real Proto branch gives), so masks are blobs, not noise
+    base = rng.normal(size=(max(mh // 4, 1), max(mw // 4, 1), 32)).astype(np.float32)
+    protos = np.kron(base, np.ones((4, 4, 1), np.float32))[:mh, :mw] + 0.3 * rng.normal(size=(mh, mw, 32))
+    coefficients = rng.normal(size=(n, 32)).astype(np.float32)
+    h, w = image_hw
+    x1 = rng.uniform(-5, w * 0.8, n)
+    y1 = rng.uniform(-5, h * 0.8, n)
+    boxes = np.stack([x1, y1, x1 + rng.uniform(0, w, n), y1 + rng.uniform(0, h, n)], 1).astype(np.float32)
+    return protos.astype(np.float32), coefficients, boxes
+
+
+def _torch_process_mask_native(protos_hwc, coefficients, boxes, image_hw):
+    """YOLOv5's process_mask_native + crop_mask, from its formulas (protos CHW, boxes rounded first)."""
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    protos = torch.from_numpy(np.ascontiguousarray(protos_hwc.transpose(2, 0, 1)))
+    c, mh, mw = protos.shape
+    masks = (torch.from_numpy(coefficients) @ protos.float().view(c, -1)).sigmoid().view(-1, mh, mw)
+    gain = min(mh / image_hw[0], mw / image_hw[1])
+    pad = (mw - image_hw[1] * gain) / 2, (mh - image_hw[0] * gain) / 2
+    top, left = int(pad[1]), int(pad[0])
+    bottom, right = int(mh - pad[1]), int(mw - pad[0])
+    masks = masks[:, top:bottom, left:right]
+    masks = functional.interpolate(masks[None], image_hw, mode="bilinear", align_corners=False)[0]
+    b = torch.from_numpy(boxes).round()
+    _, h, w = masks.shape
+    x1, y1, x2, y2 = torch.chunk(b[:, :, None], 4, 1)
+    r = torch.arange(w, dtype=x1.dtype)[None, None, :]
+    cc = torch.arange(h, dtype=x1.dtype)[None, :, None]
+    masks = masks * ((r >= x1) * (r < x2) * (cc >= y1) * (cc < y2))
+    return masks.gt_(0.5).numpy()
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+@pytest.mark.parametrize(("in_hw", "out_hw"), [((16, 16), (64, 48)), ((12, 17), (45, 33)), ((40, 30), (13, 29))])
+def test_resize_bilinear_float_equals_torch_interpolate(in_hw, out_hw) -> None:
+    torch = pytest.importorskip("torch")
+    maps = np.random.default_rng(0).random((3, *in_hw), dtype=np.float32)
+    ours = M.resize_bilinear_float(maps, out_hw)
+    theirs = torch.nn.functional.interpolate(
+        torch.from_numpy(maps)[None], out_hw, mode="bilinear", align_corners=False
+    )[0].numpy()
+    assert ours.shape == theirs.shape
+    # torch's kernel contracts multiply-adds (FMA) where numpy rounds each step: a few float32 ulps apart
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("canvas_hw", "image_hw"), CASES)
+def test_process_mask_native_matches_yolov5(canvas_hw, image_hw) -> None:
+    rng = np.random.default_rng(sum(canvas_hw) * 1000 + sum(image_hw))
+    protos, coefficients, boxes = _random_case(rng, canvas_hw, image_hw)
+    theirs = _torch_process_mask_native(protos, coefficients, boxes, image_hw)
+    ours = M.process_mask_native(protos, coefficients, boxes, canvas_hw, image_hw)
+    assert ours.shape == theirs.shape == (len(boxes), *image_hw)
+    assert ours.dtype == bool
+    assert theirs.any(), "the case must have foreground to compare"
+    ious = [_iou(a, b) for a, b in zip(ours, theirs, strict=True)]
+    assert min(ious) >= 0.99, ious
+    # exact in practice: at most a handful of pixels sit on the 0.5 boundary
+    assert np.count_nonzero(ours != theirs) <= 0.001 * ours.size
+
+
+def test_masks_are_empty_outside_their_windows_and_crops_round_trip() -> None:
+    rng = np.random.default_rng(7)
+    canvas_hw, image_hw = (64, 64), (50, 70)
+    protos, coefficients, boxes = _random_case(rng, canvas_hw, image_hw, n=8)
+    windows = M.mask_windows(boxes, image_hw)
+    dense = M.process_mask_native(protos, coefficients, boxes, canvas_hw, image_hw)
+    crops = M.crop_to_windows(dense, windows)
+    assert np.array_equal(M.paste(windows, crops, image_hw), dense)  # nothing outside the windows
+    assert [c.shape for c in crops] == [(y1 - y0, x1 - x0) for x0, y0, x1, y1 in windows]
+    direct = M.process_mask_native_crops(protos, coefficients, windows, canvas_hw, image_hw)
+    assert all(np.array_equal(a, b) for a, b in zip(direct, crops, strict=True))
+    for window, crop in zip(windows, crops, strict=True):
+        png = M.encode_png(crop)
+        assert (png == b"") == (crop.size == 0)
+        assert np.array_equal(M.decode_png(png, window), crop)
+
+
+def test_mask_windows_round_then_clip() -> None:
+    windows = M.mask_windows(np.array([[0.4, 0.6, 10.5, 11.5], [-3, -2, 200, 300], [5.2, 5, 5.4, 9]]), (100, 120))
+    # numpy rounds half to even, as torch does: 10.5 -> 10, 11.5 -> 12
+    assert windows.tolist() == [[0, 1, 10, 12], [0, 0, 120, 100], [5, 5, 5, 9]]
+    assert windows.dtype == np.int32
+
+
+def test_bad_inputs_raise_input_error() -> None:
+    protos = np.zeros((16, 16, 32), np.float32)
+    with pytest.raises(InputError, match="coefficients"):
+        M.process_mask_native(protos, np.zeros((2, 31)), np.zeros((2, 4)), (64, 64), (64, 64))
+    with pytest.raises(InputError, match="canvas"):
+        M.process_mask_native(protos, np.zeros((2, 32)), np.zeros((2, 4)), (64, 96), (64, 64))
+    with pytest.raises(InputError, match="decoded"):
+        M.decode_png(b"not a png", (0, 0, 4, 4))
+    png = M.encode_png(np.ones((3, 5), bool))
+    with pytest.raises(InputError, match="window"):
+        M.decode_png(png, (0, 0, 4, 4))
+    with pytest.raises(InputError, match="window"):
+        M.paste(np.array([[0, 0, 5, 3]]), [np.ones((3, 4), bool)], (10, 10))
