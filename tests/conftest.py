@@ -15,6 +15,7 @@ from helpers import REAL_WEIGHTS, save_yolov5_checkpoint
 @pytest.fixture(scope="session")
 def tiny_model():
     """A small random-weight YOLOv5 (3 classes, narrow) built from our own layers."""
+    pytest.importorskip("torch", reason="needs the [export] extra")
     from yolo_tfserving.yolov5.yolo import build_model
 
     return build_model(nc=3, width_multiple=0.125, depth_multiple=0.33, names=["cat", "dog", "bird"])

@@ -141,8 +141,7 @@ def training_checkpoint(net: Any, *, release: str = "v7.0", stripped: bool = Fal
     optimizer.add_param_group({"params": decay, "weight_decay": hyp["weight_decay"]})
     optimizer.add_param_group({"params": no_decay, "weight_decay": 0.0})
     size = max(64, int(net.stride.max()))  # every level at least 1x1; batch 2 for batch norm statistics
-    out = trained(torch.rand(2, 3, size, size))
-    (sum(o.mean() for o in out) if isinstance(out, tuple) else out.mean()).backward()  # seg: (preds, protos)
+    trained(torch.rand(2, 3, size, size)).mean().backward()
     optimizer.step()  # momentum buffers
     for group in optimizer.param_groups:  # warm-up: np.interp returns numpy floats
         group["initial_lr"] = hyp["lr0"]

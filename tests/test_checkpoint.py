@@ -6,7 +6,8 @@ import os
 import pickle
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs the [export] extra")
 
 from helpers import save_yolov5_checkpoint, yolov5_class_paths
 from yolo_tfserving import CheckpointError, UnsafeCheckpointError
@@ -80,7 +81,8 @@ def test_unknown_yolov5_layer_is_named():
 
     with pytest.raises(UnsafeCheckpointError, match=r"models\.common\.CBAM"):  # a forks' layer, not YOLOv5's
         _resolve_global("models.common", "CBAM")
-    assert _resolve_global("models.yolo", "SegmentationModel").__name__ == "SegmentationModel"  # issue 13
+    with pytest.raises(CheckpointError, match="segmentation"):
+        _resolve_global("models.yolo", "SegmentationModel")
     with pytest.raises(CheckpointError, match="Ultralytics"):
         _resolve_global("ultralytics.nn.tasks", "DetectionModel")
 

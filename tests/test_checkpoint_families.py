@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs the [export] extra")
 
 import yolov5_configs as configs
 from helpers import save_training_checkpoint, training_checkpoint, yolov5_class_paths
