@@ -124,3 +124,123 @@ def test_bad_inputs_raise_input_error() -> None:
         M.decode_png(png, (0, 0, 4, 4))
     with pytest.raises(InputError, match="window"):
         M.paste(np.array([[0, 0, 5, 3]]), [np.ones((3, 4), bool)], (10, 10))
+
+
+# -- Detections with masks ---------------------------------------------------------------------------
+def _seg_detections():
+    from yolo_tfserving.client import Detections
+
+    rng = np.random.default_rng(3)
+    canvas_hw, image_hw = (64, 64), (40, 60)
+    protos, coefficients, boxes = _random_case(rng, canvas_hw, image_hw, n=5)
+    boxes = M.mask_windows(boxes, image_hw).astype(np.float32)  # valid xyxy inside the image
+    windows = M.mask_windows(boxes, image_hw)
+    crops = M.process_mask_native_crops(protos, coefficients, windows, canvas_hw, image_hw)
+    masks = M.MaskCrops(windows, image_hw, crops=crops)
+    dets = Detections.from_arrays(boxes, np.linspace(0.9, 0.5, 5), [0, 1, 0, 2, 1], mask_crops=masks)
+    dense = M.process_mask_native(protos, coefficients, boxes, canvas_hw, image_hw)
+    return dets, dense
+
+
+def _serving_outputs(dets, k: int = 8) -> dict[str, np.ndarray]:
+    """The contract's seg serving_default outputs for one image, padded to k rows."""
+    n = len(dets)
+    pad = k - n
+    pngs = dets.mask_crops.pngs() + [b""] * pad
+    return {
+        "boxes": np.concatenate([dets.xyxy, np.zeros((pad, 4), np.float32)])[None],
+        "scores": np.concatenate([dets.confidence, np.zeros(pad, np.float32)])[None],
+        "classes": np.concatenate([dets.class_id, np.zeros(pad, np.int64)])[None],
+        "class_names": np.asarray([[*(s.encode() for s in dets.class_name), *([b""] * pad)]], dtype=object),
+        "num_detections": np.asarray([n], np.int32),
+        "mask_boxes": np.concatenate([dets.mask_crops.windows, np.zeros((pad, 4), np.int32)])[None],
+        "masks_png_bytes": np.asarray([pngs], dtype=object),
+    }
+
+
+def test_detections_mask_is_lazy_dense_and_indexing_keeps_masks_aligned() -> None:
+    dets, dense = _seg_detections()
+    assert dets.image_size_hw == (40, 60)
+    assert dets.mask is not None and np.array_equal(dets.mask, dense)
+    keep = dets.class_id == 0
+    picked = dets[keep]
+    assert len(picked) == 2 and np.array_equal(picked.mask, dense[keep])
+    assert np.array_equal(dets[3].mask, dense[3:4])
+    assert np.array_equal(dets[::-1].mask, dense[::-1])
+    assert np.array_equal(dets[np.array([4, 0])].mask, dense[[4, 0]])
+
+
+def test_detections_equality_covers_masks_and_serving_outputs_round_trip() -> None:
+    from yolo_tfserving.client import Detections
+
+    dets, dense = _seg_detections()
+    served = Detections.from_serving_outputs(_serving_outputs(dets), image_size_hw=(40, 60))
+    assert served == dets  # PNG crops decoded lazily, compared by value
+    assert np.array_equal(served.mask, dense)
+    flipped = dense.copy()
+    flipped[0, 20, 30] = not flipped[0, 20, 30]
+    window = np.array([[0, 0, 60, 40]] * 5)
+    other = Detections(
+        dets.xyxy,
+        dets.confidence,
+        dets.class_id,
+        dets.class_name,
+        dets.image_size_hw,
+        M.MaskCrops.from_dense(flipped, window),
+    )
+    assert other != dets
+    same = Detections(
+        dets.xyxy,
+        dets.confidence,
+        dets.class_id,
+        dets.class_name,
+        dets.image_size_hw,
+        M.MaskCrops.from_dense(dense, window),
+    )
+    assert same == dets  # other windows, same masks
+    plain = Detections(dets.xyxy, dets.confidence, dets.class_id, dets.class_name, dets.image_size_hw)
+    assert plain != dets and plain.mask is None
+    with pytest.raises(InputError, match="image_size_hw"):
+        Detections.from_serving_outputs(_serving_outputs(dets))
+    with pytest.raises(InputError, match="masks for"):
+        Detections(dets.xyxy[:2], dets.confidence[:2], dets.class_id[:2], mask_crops=dets.mask_crops)
+
+
+def test_to_coco_writes_rle_segmentations() -> None:
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    dets, dense = _seg_detections()
+    rows = dets.to_coco(7)
+    assert len(rows) == len(dets)
+    for row, mask in zip(rows, dense, strict=True):
+        rle = row["segmentation"]
+        assert rle["size"] == [40, 60] and isinstance(rle["counts"], str)
+        decoded = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})
+        assert np.array_equal(decoded.astype(bool), mask)
+    assert (
+        "segmentation" not in dets[[]].to_coco(7)
+        and "segmentation" not in (type(dets)(dets.xyxy, dets.confidence, dets.class_id).to_coco(1)[0])
+    )
+
+
+def test_to_coco_without_pycocotools_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from yolo_tfserving._errors import MissingDependencyError
+
+    dets, _ = _seg_detections()
+    monkeypatch.setitem(sys.modules, "pycocotools", None)
+    with pytest.raises(MissingDependencyError, match=r"yolo-tfserving\[eval\]"):
+        dets.to_coco(1)
+
+
+def test_annotate_blends_masks_only_inside_them() -> None:
+    dets, dense = _seg_detections()
+    image = np.full((40, 60, 3), 100, np.uint8)
+    boxes_only = np.asarray(type(dets)(dets.xyxy, dets.confidence, dets.class_id).annotate(image, line_width=1))
+    drawn = np.asarray(dets.annotate(image, line_width=1))
+    changed = (drawn != boxes_only).any(axis=2)
+    union = dense.any(axis=0)
+    assert changed.any()
+    assert not (changed & ~union).any()  # masks change nothing outside themselves
+    with pytest.raises(InputError, match="masks are"):
+        dets.annotate(np.zeros((10, 10, 3), np.uint8))

@@ -224,3 +224,99 @@ def decode_png(data: bytes, window: Sequence[int]) -> BoolArray:
     if pixels.shape != shape:
         raise InputError(f"mask PNG is {pixels.shape[1]}x{pixels.shape[0]}, its window {(x0, y0, x1, y1)} is not")
     return pixels > 127
+
+
+class MaskCrops:
+    """``n`` instance masks of one ``image_hw`` image, kept as their windows and crops.
+
+    A crop is held as PNG bytes (as the server sends it) or as a decoded ``bool`` array; PNGs are
+    decoded on first use and kept. :meth:`dense` pastes the ``bool [n, H, W]`` masks; :meth:`select`
+    picks rows as numpy indexing does (boolean mask, integer array, slice). Two ``MaskCrops`` are
+    equal when their dense masks are (windows may differ where a mask is empty at a window's edge).
+    """
+
+    __slots__ = ("_crops", "_pngs", "image_hw", "windows")
+
+    def __init__(
+        self,
+        windows: NDArray[np.integer[Any]],
+        image_hw: tuple[int, int],
+        *,
+        crops: Sequence[NDArray[np.bool_]] | None = None,
+        pngs: Sequence[bytes] | None = None,
+    ) -> None:
+        self.windows: NDArray[np.int32] = np.asarray(windows, dtype=np.int32).reshape(-1, 4)
+        self.image_hw = (int(image_hw[0]), int(image_hw[1]))
+        if (crops is None) == (pngs is None):
+            raise InputError("MaskCrops needs exactly one of crops= or pngs=")
+        held = crops if crops is not None else pngs
+        assert held is not None
+        if len(held) != len(self.windows):
+            raise InputError(f"{len(self.windows)} mask windows but {len(held)} crops")
+        height, width = self.image_hw
+        for x0, y0, x1, y1 in self.windows.tolist():
+            if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+                raise InputError(f"mask window {(x0, y0, x1, y1)} is outside a {height}x{width} image")
+        self._pngs: list[bytes] | None = [bytes(p) for p in pngs] if pngs is not None else None
+        self._crops: list[BoolArray] | None = None
+        if crops is not None:
+            self._crops = [np.asarray(c, dtype=bool) for c in crops]
+            for crop, (x0, y0, x1, y1) in zip(self._crops, self.windows.tolist(), strict=True):
+                if crop.shape != (y1 - y0, x1 - x0):
+                    raise InputError(f"mask crop of shape {crop.shape} does not fill window {(x0, y0, x1, y1)}")
+
+    @classmethod
+    def from_dense(cls, masks: NDArray[np.bool_], windows: NDArray[np.integer[Any]]) -> MaskCrops:
+        """Dense ``bool [n, H, W]`` masks, kept inside ``windows`` (what lies outside is dropped)."""
+        masks = np.asarray(masks, dtype=bool)
+        if masks.ndim != 3:
+            raise InputError(f"expected [n, H, W] masks, got shape {masks.shape}")
+        height, width = masks.shape[1:]
+        return cls(windows, (height, width), crops=crop_to_windows(masks, windows))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def crops(self) -> list[BoolArray]:
+        """Each mask's ``bool`` crop of its window (decoding the PNGs once)."""
+        if self._crops is None:
+            assert self._pngs is not None
+            self._crops = [decode_png(p, w) for p, w in zip(self._pngs, self.windows.tolist(), strict=True)]
+        return self._crops
+
+    def pngs(self) -> list[bytes]:
+        """Each crop as :func:`encode_png` bytes (``b""`` for an empty window)."""
+        if self._pngs is None:
+            self._pngs = [encode_png(c) for c in self.crops()]
+        return self._pngs
+
+    def dense(self) -> BoolArray:
+        """``bool [n, H, W]`` in original-image pixels."""
+        return paste(self.windows, self.crops(), self.image_hw)
+
+    def dense_one(self, i: int) -> BoolArray:
+        """Mask ``i`` alone as ``bool [H, W]`` (for row-at-a-time consumers: RLE, drawing)."""
+        one: BoolArray = paste(self.windows[i : i + 1], [self.crops()[i]], self.image_hw)[0]
+        return one
+
+    def select(self, index: Any) -> MaskCrops:
+        rows = np.arange(len(self.windows))[index].reshape(-1).tolist()
+        windows = self.windows[rows].reshape(-1, 4)
+        if self._crops is not None:
+            return MaskCrops(windows, self.image_hw, crops=[self._crops[i] for i in rows])
+        assert self._pngs is not None
+        return MaskCrops(windows, self.image_hw, pngs=[self._pngs[i] for i in rows])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MaskCrops):
+            return NotImplemented
+        if self.image_hw != other.image_hw or len(self) != len(other):
+            return False
+        if np.array_equal(self.windows, other.windows):
+            return all(np.array_equal(a, b) for a, b in zip(self.crops(), other.crops(), strict=True))
+        return all(np.array_equal(self.dense_one(i), other.dense_one(i)) for i in range(len(self)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MaskCrops(n={len(self)}, image_hw={self.image_hw})"
