@@ -1,5 +1,9 @@
 """``detect``: images in, detections out (JSON / JSONL / COCO), annotated pictures on request.
 
+Video files, webcam indices and streams go to :mod:`yolo_tfserving.video` (JSONL per frame,
+an annotated video with ``--save-images``, COCO with ``--format coco``); Ctrl-C closes their
+outputs and exits 130.
+
 An unreadable image is reported on stderr and skipped; the rest are processed and the exit
 code says that something failed (1). A server that is down or a wrong model name stops the
 run with one line naming the URL/model and what to do.
@@ -19,7 +23,10 @@ from ._output import Reporter
 
 
 def detect_command(
-    paths: Annotated[list[str], typer.Argument(help="Image files, folders or globs")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Image or video files, folders, globs, webcam indices, rtsp:// or http(s):// streams"),
+    ],
     url: Annotated[str | None, typer.Option("--url", help="REST endpoint, e.g. http://localhost:8501")] = None,
     grpc_target: Annotated[str | None, typer.Option("--grpc", help="gRPC endpoint, e.g. localhost:8500")] = None,
     model: Annotated[str, typer.Option("--model", help="Model name on the server")] = "yolov5",
@@ -34,6 +41,10 @@ def detect_command(
     fmt: Annotated[str, typer.Option("--format", help="json, jsonl or coco")] = "json",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per request")] = 1,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per request")] = 60.0,
+    vid_stride: Annotated[int, typer.Option("--vid-stride", help="Videos: detect on every Nth frame")] = 1,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", help="Videos: stop after N frames")] = None,
+    in_flight: Annotated[int, typer.Option("--in-flight", help="Videos: requests in flight at once")] = 4,
+    frame_format: Annotated[str, typer.Option("--frame-format", help="Videos, server mode: jpeg or png")] = "jpeg",
 ) -> None:
     """Detect objects in images through a TF Serving endpoint (ours or the real one)."""
     reporter = Reporter(json_output=False)
@@ -41,27 +52,44 @@ def detect_command(
         from .._errors import InputError
         from ..client import Client
         from ..client.inputs import expand_image_paths
+        from ..video.sources import split_sources
 
         endpoint = _endpoint(fmt=fmt, save_images=save_images, out=out, url=url, grpc_target=grpc_target)
-        files = expand_image_paths(paths)
-        if not files:
-            raise InputError("no images found in the given paths")
+        videos, image_items = split_sources(paths)
+        files = expand_image_paths(image_items) if image_items else []
+        if not files and not videos:
+            raise InputError("no images or videos found in the given paths")
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         results: list[dict[str, Any]] = []
         failed = 0
+        client_options: dict[str, Any] = {
+            "model": model,
+            "version": version,
+            "mode": mode,
+            "conf_threshold": conf,
+            "iou_threshold": iou,
+            "max_det": max_det,
+            "classes": classes,
+            "timeout_s": timeout_s,
+        }
+        if videos:
+            video_options = {"vid_stride": vid_stride, "max_frames": max_frames, "in_flight": in_flight}
+            failed += _detect_videos(
+                Client(endpoint, **client_options),
+                videos,
+                out=out,
+                save_images=save_images,
+                fmt=fmt,
+                reporter=reporter,
+                options={**video_options, "frame_format": frame_format, "batch_size": max(1, batch_size)},
+            )
+        if not files:
+            if failed:
+                raise SystemExit(1)
+            return
         with (
-            Client(
-                endpoint,
-                model=model,
-                version=version,
-                mode=mode,
-                conf_threshold=conf,
-                iou_threshold=iou,
-                max_det=max_det,
-                classes=classes,
-                timeout_s=timeout_s,
-            ) as client,
+            Client(endpoint, **client_options) as client,
             reporter.progress("detect", total=len(files)) as advance,
         ):
             client.status()  # fail fast, with one line, when the server or model is wrong
@@ -87,6 +115,39 @@ def detect_command(
         )
         if failed:
             raise SystemExit(1)
+
+
+def _detect_videos(
+    client: Any,
+    videos: list[str],
+    *,
+    out: Path | None,
+    save_images: bool,
+    fmt: str,
+    reporter: Reporter,
+    options: dict[str, Any],
+) -> int:
+    """The video sources through :func:`yolo_tfserving.video.runner.detect_sources` (``client`` closed
+    after); how many failed. Ctrl-C: the outputs are closed up to the last frame written, exit 130."""
+    from ..video.runner import detect_sources
+
+    try:
+        with client:
+            client.status()  # fail fast, with one line, when the server or model is wrong
+            _, failed = detect_sources(
+                client,
+                videos,
+                out=out,
+                save_video=save_images,
+                coco=fmt == "coco",
+                progress=reporter.interactive,
+                log=reporter.error,
+                **options,
+            )
+    except KeyboardInterrupt:
+        reporter.error("error: interrupted; the video outputs were closed at the last frame written")
+        raise SystemExit(130) from None
+    return failed
 
 
 def _endpoint(*, fmt: str, save_images: bool, out: Path | None, url: str | None, grpc_target: str | None) -> str:

@@ -1,0 +1,332 @@
+"""Video sources through the client (issue 14): decoding, timestamps, pipelining, outputs, interruption,
+broken files, the CLI, and the supervision interop. Every video is generated here (PyAV), none downloaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from helpers import running_server
+from yolo_tfserving import Client, Detections, InputError
+from yolo_tfserving.client.images import PreparedImage
+
+av = pytest.importorskip("av")
+
+from yolo_tfserving.video import (  # noqa: E402  (after the importorskip)
+    FrameResult,
+    VideoOutputs,
+    VideoSource,
+    detect_video,
+    pick_encoder,
+    split_sources,
+)
+from yolo_tfserving.video.pipeline import _frame_encoder, _Settings  # noqa: E402
+from yolo_tfserving.video.runner import output_stem  # noqa: E402
+
+
+def make_video(
+    path: Path, *, frames: int = 20, size_hw: tuple[int, int] = (48, 64), fps: int = 25, codec: str = "mpeg4"
+) -> list[np.ndarray]:
+    """A clip of a bright bar sliding over a textured background; returns the frames as written."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(0, 120, (*size_hw, 3), np.uint8)
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream(codec, rate=fps)
+    stream.height, stream.width = size_hw
+    stream.pix_fmt = "yuv420p"
+    written = []
+    for i in range(frames):
+        frame = background.copy()
+        x = (i * 3) % (size_hw[1] - 10)
+        frame[size_hw[0] // 4 : size_hw[0] // 2, x : x + 10] = (255, 200, 40)
+        written.append(frame)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    return written
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of ``path`` decoded by PyAV directly (the reference the pipeline is held to)."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+class FakeDetector:
+    """A client stand-in: one box per frame whose size encodes the frame's mean (so order is checkable)."""
+
+    def __init__(self, *, mode: str = "server") -> None:
+        self.mode = mode
+        self.batches: list[int] = []
+
+    def detect_batch(self, images: Sequence[Any]) -> list[Detections]:
+        self.batches.append(len(images))
+        out = []
+        for image in images:
+            assert isinstance(image, PreparedImage)
+            assert bool(image.encoded) == (self.mode == "server")
+            m = float(image.rgb.mean())
+            out.append(Detections.from_arrays([[0, 0, m, m]], [0.5], [1], names=["a", "b"], image_size_hw=image.size_hw))
+        return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("videos") / "clip.mp4"
+    make_video(path)
+    return path
+
+
+# -- sources --------------------------------------------------------------------------------
+def test_split_sources_and_names(tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "b.MKV").write_bytes(b"")
+    (tmp_path / "c.jpg").write_bytes(b"")
+    videos, others = split_sources([str(tmp_path), "0", "rtsp://cam.local:554/live", "x.png", str(tmp_path / "*.mp4")])
+    assert videos == [str(tmp_path / "a.mp4"), str(tmp_path / "b.MKV"), "0", "rtsp://cam.local:554/live"] + [
+        str(tmp_path / "a.mp4")
+    ]
+    assert others == [str(tmp_path), "x.png"]
+    assert output_stem("0") == "webcam0" and output_stem("/x/clip.mov") == "clip"
+    assert output_stem("rtsp://cam.local:554/live") == "stream_cam.local_554_live"
+
+
+def test_frames_count_size_and_timestamps(clip: Path) -> None:
+    with VideoSource(str(clip)) as video:
+        assert video.size_hw == (48, 64) and video.fps == 25 and video.frame_count == 20 and not video.is_stream
+        frames = list(video.frames())
+    assert [f.index for f in frames] == list(range(20))
+    assert [f.timestamp_ms for f in frames] == pytest.approx([i * 40.0 for i in range(20)])
+    reference = decoded_frames(clip)
+    assert all(np.array_equal(f.rgb, r) for f, r in zip(frames, reference, strict=True))
+    with VideoSource(str(clip)) as video:
+        strided = list(video.frames(stride=3))
+        assert [f.index for f in strided] == [0, 3, 6, 9, 12, 15, 18] and video.decoded == 20
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all" * 100])
+def test_unreadable_file_is_one_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"cannot open video .*broken\.mp4"):
+        detect_video(FakeDetector(), path)
+    with pytest.raises(InputError, match="no such video file"):
+        VideoSource(str(tmp_path / "missing.mp4"))
+
+
+def test_cut_mp4_is_unreadable(clip: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.mp4"  # an MP4's index (moov) is written last: half a file has none
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"cannot open video .*cut\.mp4: Invalid data"):
+        VideoSource(str(cut))
+
+
+def test_truncated_file_gives_the_frames_before_the_cut(tmp_path: Path) -> None:
+    full = tmp_path / "full.ts"  # MPEG-TS has no index: a cut file still opens and decodes up to the cut
+    make_video(full, frames=30)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) // 2])
+    summary = detect_video(FakeDetector(), cut, outputs=VideoOutputs(jsonl=tmp_path / "cut.jsonl"))
+    lines = (tmp_path / "cut.jsonl").read_text().splitlines()
+    assert 0 < summary.frames < 30 and len(lines) == summary.frames
+    assert [json.loads(line)["frame"] for line in lines] == list(range(summary.frames))
+
+
+# -- the pipeline, against a stand-in client --------------------------------------------------
+@pytest.mark.parametrize(("batch_size", "in_flight"), [(1, 1), (3, 2), (4, 8)])
+def test_pipeline_keeps_frame_order(clip: Path, tmp_path: Path, batch_size: int, in_flight: int) -> None:
+    fake = FakeDetector()
+    seen: list[FrameResult] = []
+    jsonl = tmp_path / "out.jsonl"
+    summary = detect_video(
+        fake, clip, outputs=VideoOutputs(jsonl=jsonl), batch_size=batch_size, in_flight=in_flight, on_frame=seen.append
+    )
+    reference = decoded_frames(clip)
+    assert summary.frames == summary.frames_decoded == 20 and summary.detections == 20 and summary.error is None
+    assert [r.index for r in seen] == list(range(20))
+    assert [float(r.detections.xyxy[0, 2]) for r in seen] == pytest.approx([float(f.mean()) for f in reference])
+    assert max(fake.batches) == batch_size and sum(fake.batches) == 20
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(20))
+    assert [r["timestamp_ms"] for r in records] == pytest.approx([i * 40.0 for i in range(20)])
+    assert records[0]["detections"][0]["class_name"] == "b" and records[0]["source"] == str(clip)
+
+
+def test_vid_stride_and_max_frames(clip: Path, tmp_path: Path) -> None:
+    seen: list[FrameResult] = []
+    out = tmp_path / "strided.mp4"
+    summary = detect_video(
+        FakeDetector(), clip, outputs=VideoOutputs(video=out), vid_stride=3, max_frames=4, on_frame=seen.append
+    )
+    assert [r.index for r in seen] == [0, 3, 6, 9] and summary.frames == 4
+    assert [r.timestamp_ms for r in seen] == pytest.approx([0.0, 120.0, 240.0, 360.0])
+    with VideoSource(str(out)) as video:  # every 3rd frame at a third of the rate: it lasts as long
+        assert video.fps == Fraction(25, 3) and len(list(video.frames())) == 4
+
+
+def test_annotated_video_is_playable_same_size_and_rate(clip: Path, tmp_path: Path) -> None:
+    out, coco = tmp_path / "clip_det.mp4", tmp_path / "clip_coco.json"
+    summary = detect_video(FakeDetector(), clip, outputs=VideoOutputs(video=out, coco=coco), batch_size=2)
+    assert summary.encoder == pick_encoder()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.height, stream.codec_context.width) == (48, 64)
+        assert stream.average_rate == 25
+        if pick_encoder() == "libx264":
+            assert stream.codec_context.name == "h264"
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(frames) == 20
+    assert not np.array_equal(frames[0], decoded_frames(clip)[0])  # the box was drawn
+    rows = json.loads(coco.read_text())
+    assert [r["image_id"] for r in rows] == list(range(20)) and rows[0]["category_id"] == 1
+
+
+def test_odd_sized_video_is_written_padded_to_even(tmp_path: Path) -> None:
+    src = tmp_path / "odd.mkv"
+    make_video(src, frames=5, size_hw=(47, 63), codec="ffv1")
+    out = tmp_path / "odd_det.mp4"
+    detect_video(FakeDetector(), src, outputs=VideoOutputs(video=out))
+    with VideoSource(str(out)) as video:
+        assert video.size_hw == (48, 64) and len(list(video.frames())) == 5
+
+
+def test_interrupt_closes_outputs_at_the_last_frame(tmp_path: Path) -> None:
+    src = tmp_path / "long.mp4"
+    make_video(src, frames=60)
+    jsonl, out = tmp_path / "long.jsonl", tmp_path / "long_det.mp4"
+
+    def interrupt_at_7(result: FrameResult) -> None:
+        if result.index == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        detect_video(
+            FakeDetector(), src, outputs=VideoOutputs(jsonl=jsonl, video=out), in_flight=3, on_frame=interrupt_at_7
+        )
+    lines = jsonl.read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(8))  # whole lines, frames 0..7
+    with VideoSource(str(out)) as video:  # finalised: it opens and holds the frames written
+        assert len(list(video.frames())) == 8
+
+
+def test_stream_that_breaks_keeps_what_came_before(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = VideoSource.frames
+
+    def breaking(self: VideoSource, *, stride: int = 1) -> Iterator[Any]:
+        for frame in original(self, stride=stride):
+            if frame.index == 5:
+                raise InputError(f"video {self.name} broke after 5 frames: Connection reset by peer")
+            yield frame
+
+    monkeypatch.setattr(VideoSource, "frames", breaking)
+    jsonl = tmp_path / "broke.jsonl"
+    summary = detect_video(FakeDetector(), clip, outputs=VideoOutputs(jsonl=jsonl), batch_size=2)
+    assert summary.frames == 5 and summary.error is not None and "Connection reset" in summary.error
+    assert len(jsonl.read_text().splitlines()) == 5
+
+
+def test_bad_options_are_input_errors(clip: Path) -> None:
+    for kwargs in ({"batch_size": 0}, {"in_flight": 0}, {"vid_stride": 0}, {"max_frames": 0}, {"frame_format": "gif"}):
+        with pytest.raises(InputError):
+            detect_video(FakeDetector(), clip, **kwargs)
+
+
+def test_client_mode_sends_no_encoded_frames(clip: Path) -> None:
+    assert detect_video(FakeDetector(mode="client"), clip, max_frames=3).frames == 3
+
+
+# -- against the served tiny model ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def served(tiny_repo: tuple[Path, Any]) -> Iterator[Any]:
+    pytest.importorskip("tensorflow")
+    with running_server(model_name="yolov5", model_base_path=str(tiny_repo[0] / "yolov5")) as server:
+        yield server
+
+
+def _url(server: Any, protocol: str) -> str:
+    return f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mode", "frame_format"),
+    [("rest", "server", "jpeg"), ("grpc", "server", "png"), ("rest", "client", "jpeg"), ("grpc", "client", "jpeg")],
+)
+def test_detections_equal_frame_by_frame(served: Any, clip: Path, protocol: str, mode: str, frame_format: str) -> None:
+    """Each frame's detections through the pipeline (batched, 3 in flight) equal ``Client.detect`` on
+    the decoded frame, sent the same way."""
+    with Client(_url(served, protocol), mode=mode, conf_threshold=0.001) as client:
+        seen: list[FrameResult] = []
+        detect_video(client, clip, batch_size=1, in_flight=3, frame_format=frame_format, on_frame=seen.append)
+        encode = _frame_encoder(mode, _Settings(1, 1, 1, None, frame_format, 95))
+        expected = [
+            client.detect(PreparedImage(rgb=f, encoded=encode(f)) if frame_format == "jpeg" else f)
+            for f in decoded_frames(clip)
+        ]
+    assert len(seen) == 20 and sum(len(d) for d in expected) > 0
+    assert all(r.detections == e for r, e in zip(seen, expected, strict=True))
+
+
+def test_batched_requests_match_single_ones(served: Any, clip: Path) -> None:
+    with Client(_url(served, "grpc"), conf_threshold=0.001) as client:
+        single: list[FrameResult] = []
+        batched: list[FrameResult] = []
+        detect_video(client, clip, batch_size=1, on_frame=single.append)
+        detect_video(client, clip, batch_size=4, in_flight=2, on_frame=batched.append)
+    for a, b in zip(single, batched, strict=True):
+        assert a.index == b.index and a.detections.class_id.tolist() == b.detections.class_id.tolist()
+        np.testing.assert_allclose(a.detections.xyxy, b.detections.xyxy, atol=0.05)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "yolo_tfserving.cli", "detect", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_detect_cli_on_videos(served: Any, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    url = _url(served, "rest")
+    proc = _cli(str(clip), "--url", url, "--conf", "0.001", "--out", str(out), "--save-images", "--format", "coco")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["clip.jsonl", "clip_coco.json", "clip_det.mp4"]
+    assert len((out / "clip.jsonl").read_text().splitlines()) == 20
+    assert len(decoded_frames(out / "clip_det.mp4")) == 20
+    assert "20 frames" in proc.stderr
+
+    proc = _cli(str(clip), "--grpc", f"127.0.0.1:{served.grpc_port}", "--vid-stride", "2", "--max-frames", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["frame"] for line in proc.stdout.splitlines()] == [0, 2, 4, 6, 8]
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"garbage" * 50)
+    proc = _cli(str(broken), "--url", url)
+    assert proc.returncode == 1 and proc.stderr.count("error:") == 1 and "broken.mp4" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_detect_cli_interrupt_exits_130(served: Any, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside the run (the pipeline itself is held to its outputs above): one line and exit 130."""
+    from typer.testing import CliRunner
+
+    from yolo_tfserving.cli.main import app
+    from yolo_tfserving.video import runner
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "detect_video", interrupted)
+    result = CliRunner().invoke(app, ["detect", str(clip), "--url", _url(served, "rest"), "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "Traceback" not in result.output
