@@ -1,0 +1,141 @@
+"""``export`` of a YOLOv5 v7.0 classification checkpoint: the whole classifier ONNX -> onnx2tf ->
+:class:`.tf_classify.ClassifierServingModule` -> a verified version directory.
+
+The same repository steps as detection (staging, ``models.config``, ``assets.extra``) with
+``ExportMetadata.task = "classify"``; no warm-up records and no ``detect``/``raw_bytes``/
+``predict_nchw`` signatures. ``export_model`` dispatches here when the checkpoint names
+``ClassificationModel``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._deps import require
+from .._errors import InputError, ParityError
+from .._repository_layout import CLASS_NAMES_FILE, ONNX_ASSET, PARITY_ASSET, ExportMetadata
+from . import interrupt, repository
+from .onnx_export import export_onnx
+
+if TYPE_CHECKING:
+    from .pipeline import ExportOptions, ExportResult, Progress
+
+
+def export_classifier(
+    weights: Path, out: Path, *, options: ExportOptions, progress: Progress, size_hw: tuple[int, int]
+) -> ExportResult:
+    """Export the classifier ``weights`` into the repository at ``out``."""
+    from ..yolov5.checkpoint import load_classifier
+    from .pipeline import ExportResult
+
+    if options.rect:
+        raise InputError("--rect applies to detection models; a classifier takes YOLOv5's centre crop")
+    if options.nchw_signature == "default":
+        raise InputError("--nchw-signature default applies to detection models")
+    repo = repository.ModelRepository(out, repository.validate_name(options.name))
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    progress("loading classification checkpoint")
+    ckpt = load_classifier(weights)
+    with (
+        tempfile.TemporaryDirectory(prefix="yolo-tfserving-export-") as scratch_dir,
+        repository.staged_version(repo, options.version, force=options.force) as staging,
+        interrupt.remove_on_interrupt(Path(scratch_dir)),
+        interrupt.remove_on_interrupt(staging),
+    ):
+        onnx_path = Path(scratch_dir) / "model.onnx"
+        progress("exporting ONNX")
+        export_onnx(
+            ckpt.model,
+            onnx_path,
+            size_hw=size_hw,
+            opset=options.opset,
+            dynamic_batch=options.dynamic_batch,
+            class_names=ckpt.names,
+            stride=ckpt.stride,
+        )
+        seconds["onnx"] = time.perf_counter() - started
+        progress("converting to TensorFlow (onnx2tf)")
+        from .tf_convert import convert_onnx
+
+        batch = None if options.dynamic_batch else 1
+        network = convert_onnx(onnx_path, input_name="images", size_hw=size_hw, batch=batch)
+        seconds["convert"] = time.perf_counter() - started - sum(seconds.values())
+        progress("writing SavedModel")
+        signatures = _save(network, size_hw, ckpt.names, options.max_pixels, staging)
+        _write_assets(staging, onnx_path, weights, size_hw, ckpt.names, ckpt.stride, signatures, options)
+        seconds["save"] = time.perf_counter() - started - sum(seconds.values())
+        parity_json = None
+        if options.verify:
+            progress("verifying parity against PyTorch")
+            from .parity_classify import verify_classifier_parity
+
+            report = verify_classifier_parity(
+                staging, torch_model=ckpt.model, size_hw=size_hw, images=options.verify_images
+            )
+            parity_json = report.to_json()
+            (staging / PARITY_ASSET).write_text(json.dumps(parity_json, indent=2))
+            if not report.passed:
+                message = "exported classifier failed the parity check; nothing was written:\n"
+                raise ParityError(message + report.summary())
+            seconds["verify"] = time.perf_counter() - started - sum(seconds.values())
+    config_files = repository.write_repository_configs(repo)
+    seconds["total"] = time.perf_counter() - started
+    return ExportResult(
+        version_dir=repo.version_dir(options.version),
+        model_name=repo.name,
+        version=options.version,
+        size_hw=size_hw,
+        class_names=ckpt.names,
+        signatures=signatures,
+        seconds=seconds,
+        parity=parity_json,
+        config_files=config_files,
+    )
+
+
+def _save(
+    network: object, size_hw: tuple[int, int], names: tuple[str, ...], max_pixels: int, target: Path
+) -> list[str]:
+    tf = require("tensorflow")
+    from .tf_classify import ClassifierServingModule, ClassifierSpec
+
+    module = ClassifierServingModule(network, ClassifierSpec(size_hw=size_hw, class_names=names, max_pixels=max_pixels))  # type: ignore[arg-type]
+    signatures = module.signatures()
+    tf.saved_model.save(module, str(target), signatures=signatures)
+    return sorted(signatures)
+
+
+def _write_assets(
+    staging: Path,
+    onnx_path: Path,
+    weights: Path,
+    size_hw: tuple[int, int],
+    names: tuple[str, ...],
+    stride: int,
+    signatures: list[str],
+    options: ExportOptions,
+) -> None:
+    import shutil
+
+    (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
+    if options.keep_onnx:
+        shutil.copyfile(onnx_path, staging / ONNX_ASSET)
+    (staging / CLASS_NAMES_FILE).parent.mkdir(exist_ok=True)
+    (staging / CLASS_NAMES_FILE).write_text("\n".join(names) + "\n")
+    ExportMetadata(
+        size_hw=size_hw,
+        class_names=names,
+        stride=stride,
+        nms=options.nms,
+        max_pixels=options.max_pixels,
+        signatures=tuple(signatures),
+        onnx_asset=str(ONNX_ASSET) if options.keep_onnx else None,
+        source=weights.name,
+        tensorflow_version=require("tensorflow").__version__,
+        task="classify",
+    ).write(staging)
