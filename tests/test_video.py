@@ -76,7 +76,8 @@ class FakeDetector:
             assert isinstance(image, PreparedImage)
             assert bool(image.encoded) == (self.mode == "server")
             m = float(image.rgb.mean())
-            out.append(Detections.from_arrays([[0, 0, m, m]], [0.5], [1], names=["a", "b"], image_size_hw=image.size_hw))
+            box = [[0, 0, m, m]]
+            out.append(Detections.from_arrays(box, [0.5], [1], names=["a", "b"], image_size_hw=image.size_hw))
         return out
 
 
@@ -93,9 +94,8 @@ def test_split_sources_and_names(tmp_path: Path) -> None:
     (tmp_path / "b.MKV").write_bytes(b"")
     (tmp_path / "c.jpg").write_bytes(b"")
     videos, others = split_sources([str(tmp_path), "0", "rtsp://cam.local:554/live", "x.png", str(tmp_path / "*.mp4")])
-    assert videos == [str(tmp_path / "a.mp4"), str(tmp_path / "b.MKV"), "0", "rtsp://cam.local:554/live"] + [
-        str(tmp_path / "a.mp4")
-    ]
+    a, b = str(tmp_path / "a.mp4"), str(tmp_path / "b.MKV")
+    assert videos == [a, b, "0", "rtsp://cam.local:554/live", a]
     assert others == [str(tmp_path), "x.png"]
     assert output_stem("0") == "webcam0" and output_stem("/x/clip.mov") == "clip"
     assert output_stem("rtsp://cam.local:554/live") == "stream_cam.local_554_live"
@@ -220,9 +220,7 @@ def test_interrupt_closes_outputs_at_the_last_frame(tmp_path: Path) -> None:
         assert len(list(video.frames())) == 8
 
 
-def test_stream_that_breaks_keeps_what_came_before(
-    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_stream_that_breaks_keeps_what_came_before(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = VideoSource.frames
 
     def breaking(self: VideoSource, *, stride: int = 1) -> Iterator[Any]:
@@ -316,7 +314,9 @@ def test_detect_cli_on_videos(served: Any, clip: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-def test_detect_cli_interrupt_exits_130(served: Any, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_detect_cli_interrupt_exits_130(
+    served: Any, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C inside the run (the pipeline itself is held to its outputs above): one line and exit 130."""
     from typer.testing import CliRunner
 
@@ -330,3 +330,34 @@ def test_detect_cli_interrupt_exits_130(served: Any, clip: Path, tmp_path: Path,
     result = CliRunner().invoke(app, ["detect", str(clip), "--url", _url(served, "rest"), "--out", str(tmp_path)])
     assert result.exit_code == 130
     assert "interrupted" in result.output and "Traceback" not in result.output
+
+
+# -- supervision interop ------------------------------------------------------------------------
+def test_supervision_round_trip_tracker_and_annotator() -> None:
+    sv = pytest.importorskip("supervision")
+    dets = Detections.from_arrays(
+        [[2, 3, 20, 30], [30, 5, 60, 40]], [0.9, 0.6], [2, 0], names=["cat", "dog", "bird"], image_size_hw=(48, 64)
+    )
+    converted = dets.to_supervision()
+    assert isinstance(converted, sv.Detections) and len(converted) == 2
+    np.testing.assert_array_equal(converted.xyxy, dets.xyxy)
+    assert converted.class_id.tolist() == [2, 0] and converted.data["class_name"].tolist() == ["bird", "cat"]
+    assert Detections.from_supervision(converted, image_size_hw=(48, 64)) == dets
+
+    confident = converted[converted.confidence > 0.7]  # supervision's own filtering, then back
+    assert Detections.from_supervision(confident, image_size_hw=(48, 64)) == dets[dets.confidence > 0.7]
+    tracked = dets.to_supervision()
+    tracked.tracker_id = np.array([7, 8])  # what a tracker (the `trackers` package) adds; not carried back
+    smoothed = sv.DetectionsSmoother(length=3).update_with_detections(tracked)
+    assert Detections.from_supervision(smoothed).class_name.tolist() == ["bird", "cat"]
+    picture = sv.BoxAnnotator().annotate(np.zeros((48, 64, 3), np.uint8), converted)
+    assert picture.any()
+    labelled = sv.LabelAnnotator().annotate(np.zeros((48, 64, 3), np.uint8), converted)
+    assert labelled.any()
+
+    bare = sv.Detections(xyxy=np.array([[0.0, 0.0, 4.0, 4.0]]), class_id=np.array([1]))
+    named = Detections.from_supervision(bare, names=["cat", "dog"])
+    assert named.confidence.tolist() == [1.0] and named.class_name.tolist() == ["dog"]
+    with pytest.raises(InputError, match="no class_id"):
+        Detections.from_supervision(sv.Detections(xyxy=np.array([[0.0, 0.0, 4.0, 4.0]])))
+    assert len(Detections.from_supervision(sv.Detections.empty())) == 0

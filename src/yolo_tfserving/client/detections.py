@@ -219,6 +219,45 @@ class Detections:
             draw.text((x1 + 2, y_text + 1), label, fill=(255, 255, 255))
         return canvas
 
+    # -- supervision interop (the ``supervision`` extra) -----------------------------------
+    def to_supervision(self) -> Any:
+        """A ``supervision.Detections`` (``xyxy``, ``confidence``, ``class_id``; the class names in
+        ``data["class_name"]``), for supervision's trackers and annotators."""
+        sv = _require_supervision()
+        return sv.Detections(
+            xyxy=self.xyxy.astype(np.float32),
+            confidence=self.confidence.copy(),
+            class_id=self.class_id.astype(int),
+            data={"class_name": self.class_name.copy()},
+        )
+
+    @classmethod
+    def from_supervision(
+        cls, detections: Any, *, names: Sequence[str] | None = None, image_size_hw: tuple[int, int] | None = None
+    ) -> Detections:
+        """From a ``supervision.Detections``. Class names come from ``data["class_name"]`` or ``names``
+        (else the ids); a missing ``confidence`` reads as 1. Masks and tracker ids are not carried."""
+        _require_supervision()
+        n = len(detections.xyxy)
+        if detections.class_id is None and n:
+            raise InputError("Detections.from_supervision: the supervision detections have no class_id")
+        class_id = np.zeros(0, np.int64) if detections.class_id is None else np.asarray(detections.class_id)
+        confidence = np.ones(n, np.float32) if detections.confidence is None else detections.confidence
+        stored = detections.data.get("class_name") if isinstance(detections.data, dict) else None
+        if stored is not None and len(stored) == n:
+            return cls(detections.xyxy, confidence, class_id, np.asarray(stored, dtype=str), image_size_hw)
+        return cls.from_arrays(detections.xyxy, confidence, class_id, names=names, image_size_hw=image_size_hw)
+
+
+def _require_supervision() -> Any:
+    try:
+        import supervision
+    except ImportError as exc:
+        from .._errors import MissingDependencyError
+
+        raise MissingDependencyError("supervision", "supervision") from exc
+    return supervision
+
 
 # -- masks (segmentation models) ---------------------------------------------------
 MASK_ALPHA = 0.5  # YOLOv5's Annotator.masks
