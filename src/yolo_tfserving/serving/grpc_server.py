@@ -11,31 +11,41 @@ Messages are our TensorFlow-free classes (:mod:`yolo_tfserving._wire`): same ful
 numbers and types, so the bytes are TF Serving's. Requests are parsed into a :class:`~.core.ModelRef` and
 numpy inputs, the transport-free :class:`~.core.DataPlane` does the work, and its
 :class:`~.status.ServingStatusError` codes pass straight through as gRPC status codes
-(:func:`grpc_status`, the one place exceptions become statuses).
+(:func:`.grpc_rpc.grpc_status`, the one place exceptions become statuses). Request decoding and
+response building are :mod:`.grpc_messages`'s.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import numpy as np
 
-from .._wire.enums import DataType
 from .._wire.messages import messages
 from .._wire.services import MODEL_SERVICE, PREDICTION_SERVICE
-from .._wire.tensors import ndarray_to_tensor_proto, numpy_to_datatype, tensor_proto_to_ndarray
+from .._wire.tensors import ndarray_to_tensor_proto
 from .core import DataPlane, ModelRef
+from .grpc_messages import (
+    decode_inputs,
+    encode_tensor,
+    fill_model_spec,
+    model_ref,
+    serialize,
+    serialized_examples,
+    spec_version,
+)
+from .grpc_rpc import deadline_of, grpc_status, parsing, rpc
 from .model_config import ModelConfig
 from .servable import DEFAULT_SIGNATURE
-from .status import Code, ServingStatusError, invalid_argument
+from .status import ServingStatusError, invalid_argument
+
+__all__ = ["ENTRYPOINT", "GrpcFrontEnd", "GrpcSettings", "grpc_status"]
 
 log = logging.getLogger("yolo_tfserving.serving.grpc")
 
@@ -48,80 +58,6 @@ _CHANNEL_OPTIONS = [
     # gRPC sets SO_REUSEPORT by default on Linux, which lets a second server bind a busy port silently
     ("grpc.so_reuseport", 0),
 ]
-
-
-def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status code and message a failed RPC answers with.
-
-    A :class:`ServingStatusError` keeps its canonical code and message (the codes are gRPC's own);
-    anything else is an INTERNAL error whose message names the exception.
-    """
-    if isinstance(exc, ServingStatusError):
-        if exc.code == Code.OK:  # not an error at all; never abort with OK
-            return grpc.StatusCode.UNKNOWN, _truncated(exc.message)
-        return grpc.StatusCode[exc.code.name], _truncated(exc.message)
-    return grpc.StatusCode.INTERNAL, _truncated(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-
-
-MAX_STATUS_MESSAGE = 1024
-
-
-def _truncated(message: str) -> str:
-    """TF Serving's ToGRPCStatus: at most 1024 characters, then ``...TRUNCATED`` (a status travels in a
-    header, which gRPC limits)."""
-    return message if len(message) <= MAX_STATUS_MESSAGE else message[:MAX_STATUS_MESSAGE] + "...TRUNCATED"
-
-
-Handler = Callable[[Any, Any, grpc.ServicerContext], Any]
-
-
-def _rpc(name: str) -> Callable[[Handler], Handler]:
-    """Run a handler; any exception becomes a status (:func:`grpc_status`) and the server goes on."""
-
-    def wrap(fn: Handler) -> Handler:
-        @functools.wraps(fn)
-        def handler(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                return fn(self, request, context)
-            except ServingStatusError as exc:
-                log.debug("%s failed: %s", name, exc.message)
-                failure: BaseException = exc
-            except Exception as exc:  # never a dead server, never a traceback to the client
-                log.exception("internal error in %s", name)
-                failure = exc
-            _abort(context, failure)
-
-        return handler
-
-    return wrap
-
-
-def _parsing(fn: Callable[[Any, grpc.ServicerContext], Any], request_cls: Any) -> Callable[[bytes, Any], Any]:
-    from google.protobuf.message import DecodeError
-
-    name = request_cls.DESCRIPTOR.full_name
-
-    def handler(data: bytes, context: grpc.ServicerContext) -> Any:
-        try:
-            request = request_cls.FromString(data)
-        except (DecodeError, ValueError, RecursionError) as exc:
-            log.info("undecodable %s (%d bytes): %s", name, len(data), exc)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Could not parse the request as {name}: {exc}")
-        return fn(request, context)
-
-    return handler
-
-
-def _deadline(context: grpc.ServicerContext) -> float | None:
-    """The client's deadline as a ``time.monotonic()`` instant (None: the client set none)."""
-    remaining = context.time_remaining()
-    return None if remaining is None or remaining > 1e9 else time.monotonic() + remaining
-
-
-def _abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
-    code, message = grpc_status(exc)
-    context.abort(code, message)
-    raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -195,7 +131,7 @@ class GrpcFrontEnd:
         bytes in ``tensor_content`` with --enable_serialization_as_tensor_content."""
         if self.settings.tensor_content:
             proto = self._msgs.TensorProto()
-            _encode_tensor(proto, value)
+            encode_tensor(proto, value)
             return proto
         return ndarray_to_tensor_proto(value, encoding="typed_fields")
 
@@ -227,7 +163,7 @@ class GrpcFrontEnd:
             # bytes in, parsed here: a request that does not parse is INVALID_ARGUMENT and one log line
             # (grpcio's own deserializer answers INTERNAL and logs a traceback)
             return grpc.unary_unary_rpc_method_handler(
-                _parsing(fn, request_cls), request_deserializer=None, response_serializer=_serialize
+                parsing(fn, request_cls), request_deserializer=None, response_serializer=serialize
             )
 
         prediction = {
@@ -247,27 +183,27 @@ class GrpcFrontEnd:
         )
 
     # -- PredictionService --------------------------------------------------------------
-    @_rpc("Predict")
+    @rpc("Predict")
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # TF Serving's method names
-        ref = _model_ref(request)
+        ref = model_ref(request)
         signature_name = request.model_spec.signature_name or None
         self.plane.limits.check_protos(request.inputs)  # from the shapes claimed, before decoding
-        inputs = _decode_inputs(request.inputs)
+        inputs = decode_inputs(request.inputs)
         result = self.plane.predict(
             ref,
             signature_name,
             inputs,
             output_filter=list(request.output_filter) or None,
             entrypoint=ENTRYPOINT,
-            deadline=_deadline(context),
+            deadline=deadline_of(context),
         )
         response = self._msgs.PredictResponse()
-        _fill_model_spec(response.model_spec, ref.name, result.version, result.signature_name)
+        fill_model_spec(response.model_spec, ref.name, result.version, result.signature_name)
         for alias, value in result.outputs.items():
             response.outputs[alias].CopyFrom(self._encode(value))
         return response
 
-    @_rpc("GetModelMetadata")
+    @rpc("GetModelMetadata")
     def GetModelMetadata(self, request: Any, _context: grpc.ServicerContext) -> Any:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
@@ -277,52 +213,52 @@ class GrpcFrontEnd:
         for field in request.metadata_field:
             if field != SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")
-        ref = _model_ref(request)
+        ref = model_ref(request)
         version, signature_def_map = self.plane.metadata(ref)
         response = self._msgs.GetModelMetadataResponse()
-        _fill_model_spec(response.model_spec, ref.name, version, None)
+        fill_model_spec(response.model_spec, ref.name, version, None)
         packed = response.metadata[SIGNATURE_DEF_FIELD]
         packed.type_url = SIGNATURE_DEF_MAP_TYPE_URL
         packed.value = signature_def_map.SerializeToString()
         return response
 
-    @_rpc("Classify")
+    @rpc("Classify")
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
-        ref = _model_ref(request)
+        ref = model_ref(request)
         signature_name = request.model_spec.signature_name or None
         version, results = self.plane.classify(
             ref,
             signature_name,
-            _serialized_examples(request.input),
+            serialized_examples(request.input),
             entrypoint=ENTRYPOINT,
-            deadline=_deadline(context),
+            deadline=deadline_of(context),
         )
         response = self._msgs.ClassificationResponse()
-        _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
+        fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
         for row in results:
             classifications = response.result.classifications.add()
             for label, score in row:
                 classifications.classes.add(label=label, score=score)
         return response
 
-    @_rpc("Regress")
+    @rpc("Regress")
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
-        ref = _model_ref(request)
+        ref = model_ref(request)
         signature_name = request.model_spec.signature_name or None
         version, values = self.plane.regress(
             ref,
             signature_name,
-            _serialized_examples(request.input),
+            serialized_examples(request.input),
             entrypoint=ENTRYPOINT,
-            deadline=_deadline(context),
+            deadline=deadline_of(context),
         )
         response = self._msgs.RegressionResponse()
-        _fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
+        fill_model_spec(response.model_spec, ref.name, version, signature_name or DEFAULT_SIGNATURE)
         for value in values:
             response.result.regressions.add(value=value)
         return response
 
-    @_rpc("MultiInference")
+    @rpc("MultiInference")
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
         from .._wire import serving_apis_pb2 as wire
 
@@ -330,15 +266,15 @@ class GrpcFrontEnd:
         first = tasks[0].model_spec if tasks else wire.ModelSpec()
         if not first.name:
             raise invalid_argument("ModelSpec has no name specified.")
-        ref = ModelRef(name=first.name, version=_spec_version(first), label=first.version_label or None)
+        ref = ModelRef(name=first.name, version=spec_version(first), label=first.version_label or None)
         plan = [(t.model_spec.name, t.method_name, t.model_spec.signature_name or None) for t in tasks]
         version, results = self.plane.multi_inference(
-            ref, plan, _serialized_examples(request.input), deadline=_deadline(context)
+            ref, plan, serialized_examples(request.input), deadline=deadline_of(context)
         )
         response = wire.MultiInferenceResponse()
         for task, (kind, result) in zip(tasks, results, strict=True):
             entry = response.results.add()
-            _fill_model_spec(
+            fill_model_spec(
                 entry.model_spec, task.model_spec.name, version, task.model_spec.signature_name or DEFAULT_SIGNATURE
             )
             if kind == "classify":
@@ -352,14 +288,14 @@ class GrpcFrontEnd:
         return response
 
     # -- ModelService ---------------------------------------------------------------------
-    @_rpc("GetModelStatus")
+    @rpc("GetModelStatus")
     def GetModelStatus(self, request: Any, _context: grpc.ServicerContext) -> Any:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
         # as get_model_status_impl.cc: no name check here; an empty name is a model with no versions (NOT_FOUND)
         states = self.plane.status(
-            ModelRef(name=spec.name, version=_spec_version(spec), label=spec.version_label or None)
+            ModelRef(name=spec.name, version=spec_version(spec), label=spec.version_label or None)
         )
         response = self._msgs.GetModelStatusResponse()
         for state in states:
@@ -368,7 +304,7 @@ class GrpcFrontEnd:
             entry.status.error_message = state.error_message
         return response
 
-    @_rpc("HandleReloadConfigRequest")
+    @rpc("HandleReloadConfigRequest")
     def HandleReloadConfigRequest(self, request: Any, _context: grpc.ServicerContext) -> Any:
         from .._wire import serving_apis_pb2 as wire
         from .model_config import model_configs
@@ -396,77 +332,3 @@ class GrpcFrontEnd:
         for name in request.metric_names:
             response.metric.add(name=name, int64_value_increase=0)
         return response
-
-
-# -- request parsing ------------------------------------------------------------------------
-
-
-def _spec_version(spec: Any) -> int | None:
-    return int(spec.version.value) if spec.HasField("version") else None
-
-
-def _model_ref(request: Any) -> ModelRef:
-    """The model a request names (server_core.cc ServableRequestFromModelSpec's checks)."""
-    if not request.HasField("model_spec"):
-        raise invalid_argument("Missing ModelSpec")
-    spec = request.model_spec
-    if not spec.name:
-        raise invalid_argument("ModelSpec has no name specified.")
-    return ModelRef(name=spec.name, version=_spec_version(spec), label=spec.version_label or None)
-
-
-def _decode_inputs(protos: Any) -> dict[str, np.ndarray]:
-    """Request TensorProtos -> numpy (a proto that does not parse is INVALID_ARGUMENT, as Tensor::FromProto
-    failing is in TF Serving). Aliases and dtypes are the core's to check, against the signature it runs."""
-    inputs: dict[str, np.ndarray] = {}
-    for alias, proto in protos.items():
-        try:
-            inputs[alias] = tensor_proto_to_ndarray(proto)
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
-            raise invalid_argument(f"tensor parsing error: {alias}: {exc}") from None
-    return inputs
-
-
-def _serialized_examples(request_input: Any) -> list[bytes]:
-    """``tensorflow.serving.Input`` -> serialized ``tf.Example``s, as util.cc InputToSerializedExampleTensor:
-    with a context, each example is the context's bytes followed by the example's, which parses as the context
-    merged with the example (the example's value wins for a feature both have)."""
-    kind = request_input.WhichOneof("kind")
-    if kind == "example_list":
-        return [example.SerializeToString() for example in request_input.example_list.examples]
-    if kind == "example_list_with_context":
-        with_context = request_input.example_list_with_context
-        context = with_context.context.SerializeToString()
-        return [context + example.SerializeToString() for example in with_context.examples]
-    return []  # the core answers "Input is empty."
-
-
-# -- response building --------------------------------------------------------------------
-
-
-def _serialize(message: Any) -> bytes:
-    data: bytes = message.SerializeToString()
-    return data
-
-
-def _fill_model_spec(spec: Any, name: str, version: int, signature_name: str | None) -> None:
-    spec.name = name
-    spec.version.value = version
-    if signature_name is not None:
-        spec.signature_name = signature_name
-
-
-def _encode_tensor(proto: Any, value: np.ndarray) -> None:
-    """A numpy output into ``proto``: numeric tensors as ``tensor_content`` (little-endian, what TF's
-    AsProtoTensorContent writes, for any size), strings as ``string_val``."""
-    array = np.asarray(value)
-    code = numpy_to_datatype(array.dtype)
-    proto.dtype = int(code)
-    proto.tensor_shape.SetInParent()
-    for size in array.shape:
-        proto.tensor_shape.dim.add(size=int(size))
-    if code == DataType.DT_STRING:
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.ravel().tolist())
-        return
-    little = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    proto.tensor_content = np.ascontiguousarray(array, dtype=little).tobytes()
