@@ -93,6 +93,10 @@ def detect_command(
             reporter.progress("detect", total=len(files)) as advance,
         ):
             client.status()  # fail fast, with one line, when the server or model is wrong
+            from .classify_output import exit_if_classifier  # a classifier: top-k per image, then exit
+
+            io = {"fmt": fmt, "out": out, "batch_size": batch_size, "reporter": reporter, "advance": advance}
+            exit_if_classifier(client, files, failed, **io)
             for start in range(0, len(files), max(1, batch_size)):
                 chunk = files[start : start + max(1, batch_size)]
                 prepared = _prepare_chunk(client, chunk, reporter, advance)

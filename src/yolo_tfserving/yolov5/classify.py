@@ -151,7 +151,7 @@ def build_classifier(
         model.names = list(names)
     _calibrate_batch_norms(model, seed=seed)
     with torch.no_grad():  # logits spread over several units, so that the top-5 order is no near tie
-        probe = model(torch.rand(4, 3, 96, 96, generator=torch.Generator().manual_seed(seed)))
+        probe = model(_normalized(torch.rand(4, 3, 96, 96, generator=torch.Generator().manual_seed(seed))))
         spread = float((probe - probe.mean(dim=1, keepdim=True)).std())
         head = model.model[-1]
         head.linear.weight.mul_(2.0 / max(spread, 1e-6))  # type: ignore[union-attr,operator]
@@ -162,7 +162,8 @@ def _calibrate_batch_norms(model: nn.Module, *, seed: int) -> None:
     """Batch-norm statistics measured on random images, so that a random network's output depends on its input
     (with untrained statistics the activations shrink layer by layer and every image gets the same logits)."""
     generator = torch.Generator().manual_seed(seed)
-    images = torch.rand(8, 3, 96, 96, generator=generator) ** torch.rand(8, 1, 1, 1, generator=generator).mul(3)
+    pixels = torch.rand(8, 3, 96, 96, generator=generator) ** torch.rand(8, 1, 1, 1, generator=generator).mul(3)
+    images = _normalized(pixels)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
@@ -171,3 +172,10 @@ def _calibrate_batch_norms(model: nn.Module, *, seed: int) -> None:
     with torch.no_grad():
         model(images)
     model.eval()
+
+
+def _normalized(pixels: torch.Tensor) -> torch.Tensor:
+    """[0, 1] NCHW RGB -> what the classifier takes (ImageNet mean/std, as YOLOv5's classify_transforms)."""
+    from ..ops.classify import IMAGENET_MEAN, IMAGENET_STD
+
+    return (pixels - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
