@@ -75,7 +75,7 @@ def real_rect_export(tmp_path_factory, real_weights):
 # the one session-scoped tiny export (`tiny_repo`). A test that exports a model of its own is marked
 # `export` here, in one table, by module or by the fixture it uses.
 EXPORTING_MODULES = {"test_export", "test_cli_export", "test_warmup", "test_repository_config", "test_no_onnx"}
-EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export"}
+EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export", "cls_export"}
 EXPORTING_TESTS = {"test_family_exports_with_parity", "test_fixed_rectangular_imgsz"}
 
 
