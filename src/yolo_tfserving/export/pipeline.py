@@ -87,6 +87,10 @@ def export_model(
     if not weights.is_file():
         raise InputError(f"weights file not found: {weights}")
     repository.read_models_config(out / repository.MODELS_CONFIG)  # one we could not merge into: refused now
+    if weights.suffix.lower() != ".onnx" and _checkpoint_task(weights) == "classify":
+        from .classify_export import export_classifier
+
+        return export_classifier(weights, out, options=options, progress=progress, size_hw=size_hw)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -240,3 +244,10 @@ def image_size_hw(imgsz: int | Sequence[int]) -> tuple[int, int]:
         shown = imgsz if isinstance(imgsz, int) else " ".join(map(str, imgsz))
         raise InputError(f"--imgsz takes one size or a height and a width, each a positive multiple of 32; got {shown}")
     return sides[0], sides[1]
+
+
+def _checkpoint_task(weights: Path) -> str:
+    """What a ``.pt`` holds (detect, segment, classify), from its pickle's class names; nothing is loaded."""
+    from ..yolov5.checkpoint import checkpoint_task
+
+    return checkpoint_task(weights)

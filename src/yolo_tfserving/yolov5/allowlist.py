@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .._errors import CheckpointError, UnsafeCheckpointError
-from . import common, experimental, ghost, transformer, yolo
+from . import classify, common, experimental, ghost, transformer, yolo
 
 # Our classes by YOLOv5 name: every layer of models/common.py and models/experimental.py
 # (v5.0 to v7.0) that a detection model can hold ...
@@ -62,17 +62,17 @@ LAYERS: dict[str, type[nn.Module]] = {
         transformer.C3TR,
         experimental.Sum,
         experimental.MixConv2d,
+        classify.Classify,  # v7.0's classification head
     )
 }
 # ... and models/yolo.py (v7.0 pickles DetectionModel; earlier releases Model).
 MODELS: dict[str, type[nn.Module]] = {"Model": yolo.Model, "DetectionModel": yolo.Model, "Detect": yolo.Detect}
+MODELS["ClassificationModel"] = classify.ClassificationModel  # v7.0
 # YOLOv5 classes of other tasks: a clear refusal rather than "unknown layer".
 _OTHER_TASKS = {
     "Segment": "segmentation",
     "SegmentationModel": "segmentation",
     "Proto": "segmentation",
-    "ClassificationModel": "classification",
-    "Classify": "classification",
 }
 _PACKAGES = ("models.", "yolov5.models.")  # YOLOv5's repository; the yolov5 PyPI package
 
@@ -131,6 +131,14 @@ for _module in ("pathlib", "pathlib._local"):
         ("PureWindowsPath", pathlib.PureWindowsPath),
     ):
         _PLAIN_GLOBALS[(_module, _name)] = _pure
+# v7.0's classify/train.py pickles the inference transforms as model.transforms: inert data here.
+for _module, _names in (
+    ("utils.augmentations", ("CenterCrop", "ToTensor")),
+    ("yolov5.utils.augmentations", ("CenterCrop", "ToTensor")),
+    ("torchvision.transforms.transforms", ("Compose", "Normalize")),
+):
+    for _name in _names:
+        _PLAIN_GLOBALS[(_module, _name)] = classify.InertTransform
 _DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
 
 

@@ -10,7 +10,9 @@ other inert data train.py pickles pass, and every other global is refused with
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from torch import nn
 from .._errors import CheckpointError, UnsafeCheckpointError
 from . import common, yolo
 from .allowlist import resolve_global
+from .classify import ClassificationModel, LoadedClassifier, prepare_classifier
 
 _resolve_global = resolve_global  # the name tests and older callers use
 
@@ -54,18 +57,61 @@ class LoadedCheckpoint:
 def load_checkpoint(path: str | Path, *, fuse: bool = True) -> LoadedCheckpoint:
     """Restore a YOLOv5 ``.pt`` checkpoint (v5.0 to v7.0), refusing foreign globals."""
     path = Path(path)
+    raw = _read(path)
+    model = _pick_model(raw, path)
+    return _prepare(model, path, fuse=fuse, date=raw.get("date") if isinstance(raw, dict) else None)
+
+
+def _read(path: Path) -> Any:
+    """The checkpoint's unpickled object, through the allowlist."""
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a PyTorch checkpoint (expected a .pt zip archive written by torch.save)")
     try:
-        raw = torch.load(path, map_location="cpu", pickle_module=_SAFE_PICKLE, weights_only=False)  # type: ignore[arg-type]
+        return torch.load(path, map_location="cpu", pickle_module=_SAFE_PICKLE, weights_only=False)  # type: ignore[arg-type]
     except (CheckpointError, UnsafeCheckpointError):
         raise
     except Exception as exc:  # torch raises many types for corrupt archives
         raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint: {exc}") from exc
-    model = _pick_model(raw, path)
-    return _prepare(model, path, fuse=fuse, date=raw.get("date") if isinstance(raw, dict) else None)
+
+
+def load_classifier(path: str | Path, *, fuse: bool = True) -> LoadedClassifier:
+    """Restore a YOLOv5 v7.0 classification checkpoint (classify/train.py's last.pt / best.pt)."""
+    path = Path(path)
+    raw = _read(path)
+    candidate = raw.get("ema") or raw.get("model") if isinstance(raw, dict) else raw
+    if not isinstance(candidate, ClassificationModel):
+        found = type(candidate).__name__
+        raise CheckpointError(f"{path} is not a YOLOv5 classification checkpoint (found {found})")
+    date = raw.get("date") if isinstance(raw, dict) else None
+    return prepare_classifier(candidate, where=str(path), fuse=fuse, date=date)
+
+
+_TASK_CLASSES = {"ClassificationModel": "classify", "SegmentationModel": "segment"}
+
+
+def checkpoint_task(path: str | Path) -> str:
+    """The task a checkpoint's model does (``detect``, ``segment``, ``classify``), read without unpickling.
+
+    Only the pickle's opcodes are scanned (nothing runs); a file that is not a readable checkpoint
+    answers "detect" and gets its error from :func:`load_checkpoint`.
+    """
+    path = Path(path)
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return "detect"
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        if not pickles:
+            return "detect"
+        data = archive.read(pickles[0])
+    with contextlib.suppress(Exception):  # a malformed pickle: load_checkpoint reports it
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL" and isinstance(arg, str):
+                module, _, name = arg.partition(" ")
+                if module.endswith("models.yolo") and name in _TASK_CLASSES:
+                    return _TASK_CLASSES[name]
+    return "detect"
 
 
 def from_module(model: yolo.Model, *, fuse: bool = True) -> LoadedCheckpoint:
@@ -80,6 +126,8 @@ def _pick_model(raw: Any, path: Path) -> yolo.Model:
         if candidate is None:
             keys = ", ".join(sorted(map(str, raw))[:8])
             raise CheckpointError(f"{path} holds no YOLOv5 model (keys: {keys}); a bare state_dict cannot be exported")
+    if isinstance(candidate, ClassificationModel):
+        raise CheckpointError(f"{path} is a YOLOv5 classification model: load it with load_classifier")
     if not isinstance(candidate, yolo.Model):
         raise CheckpointError(f"{path} is not a YOLOv5 detection checkpoint (found {type(candidate).__name__})")
     return candidate
