@@ -21,7 +21,7 @@ from ._output import Reporter
 
 
 def served_task(client: Any) -> str:
-    """ "detect", "segment" or "classify": what the client's model does, from its metadata."""
+    """What the client's model does (``detect``, ``segment``, ``classify``), from its metadata."""
     return task_from_metadata(client.metadata())
 
 
@@ -61,7 +61,7 @@ def classify_files(
                 advance()
         if not prepared:
             continue
-        results = client.classify([image for _, image in prepared])
+        results = client.classify_batch([image for _, image in prepared])
         for (path, image), result in zip(prepared, results, strict=True):
             shown = ", ".join(f"{n} {s:.2f}" for n, s in zip(result.class_names, result.scores, strict=True))
             reporter.log(f"{path}: {shown}")

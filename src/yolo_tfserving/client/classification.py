@@ -178,7 +178,7 @@ def classify_steps(
 
 
 def task_from_metadata(metadata: dict[str, Any]) -> str:
-    """ "detect", "segment" or "classify", from the outputs of the model's ``serving_default`` signature."""
+    """The served model's task (``detect``, ``segment``, ``classify``), from its ``serving_default`` outputs."""
     try:
         sigs = metadata["metadata"]["signature_def"]["signature_def"]
         outputs = set(sigs["serving_default"]["outputs"])
