@@ -132,44 +132,62 @@ def default_in_flight() -> int:
 
 
 class Admission:
-    """Per model: ``max_in_flight`` requests run, ``max_queued`` wait; the rest are refused at once."""
+    """Per model: ``max_in_flight`` requests run, ``max_queued`` wait; the rest are refused at once.
+
+    One lock, one condition per model: a finished request wakes one waiter of its own model (not every
+    waiter of every model, which then re-check and sleep again: a thundering herd at each release).
+    """
 
     def __init__(self, *, max_in_flight: int, max_queued: int) -> None:
         self.max_in_flight = max(1, max_in_flight)
         self.max_queued = max(0, max_queued)
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._conds: dict[str, threading.Condition] = {}
         self._running: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
 
+    def _cond(self, model: str) -> threading.Condition:
+        cond = self._conds.get(model)
+        if cond is None:
+            cond = self._conds[model] = threading.Condition(self._lock)
+        return cond
+
     @contextmanager
     def slot(self, model: str, deadline: float | None = None) -> Iterator[None]:
-        with self._cond:
+        with self._lock:
             if self._running.get(model, 0) >= self.max_in_flight:
-                if self._waiting.get(model, 0) >= self.max_queued:
-                    raise ServingStatusError(
-                        Code.UNAVAILABLE,
-                        f"Model {shown(model)} is at capacity: {self.max_in_flight} requests running and "
-                        f"{self.max_queued} waiting; retry later (serve --max_in_flight_requests_per_model, "
-                        "--max_queued_requests_per_model)",
-                    )
-                self._waiting[model] = self._waiting.get(model, 0) + 1
-                try:
-                    while self._running.get(model, 0) >= self.max_in_flight:
-                        timeout = None if deadline is None else deadline - time.monotonic()
-                        if timeout is not None and timeout <= 0:
-                            raise ServingStatusError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded (waited for the model)")
-                        self._cond.wait(timeout)
-                finally:
-                    self._waiting[model] -= 1
+                self._wait_for_slot(model, deadline)
             self._running[model] = self._running.get(model, 0) + 1
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._running[model] -= 1
-                self._cond.notify_all()
+                if self._waiting.get(model, 0):
+                    self._cond(model).notify()
+
+    def _wait_for_slot(self, model: str, deadline: float | None) -> None:
+        """Queue for a run slot (the lock held); UNAVAILABLE when the queue is full, DEADLINE_EXCEEDED past
+        ``deadline``."""
+        if self._waiting.get(model, 0) >= self.max_queued:
+            raise ServingStatusError(
+                Code.UNAVAILABLE,
+                f"Model {shown(model)} is at capacity: {self.max_in_flight} requests running and "
+                f"{self.max_queued} waiting; retry later (serve --max_in_flight_requests_per_model, "
+                "--max_queued_requests_per_model)",
+            )
+        cond = self._cond(model)
+        self._waiting[model] = self._waiting.get(model, 0) + 1
+        try:
+            while self._running.get(model, 0) >= self.max_in_flight:
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:  # no slot is free: no wake-up is lost
+                    raise ServingStatusError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded (waited for the model)")
+                cond.wait(timeout)
+        finally:
+            self._waiting[model] -= 1
 
     def load(self, model: str) -> tuple[int, int]:
         """(running, waiting) for a model, for tests and metrics."""
-        with self._cond:
+        with self._lock:
             return self._running.get(model, 0), self._waiting.get(model, 0)
