@@ -7,6 +7,12 @@ and ``COCOeval(..., "bbox")`` with its standard parameters (10 IoU thresholds 0.
 ``stats[0]`` and ``stats[1]``; a class's AP is the mean of
 ``eval["precision"][:, :, k, area=all, maxDets=100]`` over entries > -1 (what ``summarize``
 averages), listed for classes with ground truth only.
+
+Mask AP: when the dataset has segmentations (YOLO-seg polygon labels or COCO JSON
+``segmentation``) and the model returns masks, the same rows (their RLE ``segmentation``, no
+``bbox``) are scored again with ``COCOeval(..., "segm")``. A YOLO dataset's ground-truth
+``area`` (what COCO's small/medium/large ranges read) is the box area for box AP and the
+polygon's area for mask AP, as COCO's own annotations give mask areas.
 """
 
 from __future__ import annotations
@@ -72,8 +78,20 @@ class EvalResult:
     detections: int
     seconds: float
     stats: list[float] = field(default_factory=list)
+    mask_map50_95: float | None = None
+    mask_map50: float | None = None
+    mask_stats: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        masks = (
+            {
+                "mask_map50_95": self.mask_map50_95,
+                "mask_map50": self.mask_map50,
+                "mask_coco_stats": dict(zip(STAT_NAMES, self.mask_stats, strict=False)),
+            }
+            if self.mask_map50_95 is not None
+            else {}
+        )
         return {
             "backend": self.backend,
             "map50_95": self.map50_95,
@@ -83,14 +101,22 @@ class EvalResult:
             "seconds": round(self.seconds, 3),
             "coco_stats": dict(zip(STAT_NAMES, self.stats, strict=False)),
             "per_class": [c._asdict() for c in self.per_class],
+            **masks,
         }
 
 
-def coco_scores(ground_truth: dict[str, Any], results: list[dict[str, Any]]) -> CocoScores:
-    """``COCOeval`` bbox scores of ``results`` (COCO result rows) against ``ground_truth`` (a COCO dict).
+def coco_scores(ground_truth: dict[str, Any], results: list[dict[str, Any]], *, iou_type: str = "bbox") -> CocoScores:
+    """``COCOeval`` scores of ``results`` (COCO result rows) against ``ground_truth`` (a COCO dict).
 
+    ``iou_type`` is ``"bbox"`` or ``"segm"`` (rows and ground truth need ``segmentation``).
     pycocotools prints as it goes; that is kept off stdout (stdout carries the command's data).
     """
+    if iou_type not in ("bbox", "segm"):
+        raise InputError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    if iou_type == "segm":
+        if any("segmentation" not in r for r in results):
+            raise InputError("mask AP needs a segmentation in every result row (a segmentation model's masks)")
+        results = [{k: v for k, v in r.items() if k != "bbox"} for r in results]  # loadRes: areas from masks
     require("pycocotools")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -111,7 +137,7 @@ def coco_scores(ground_truth: dict[str, Any], results: list[dict[str, Any]]) -> 
                 "annotations": [],
             }
             dt.createIndex()
-        cocoeval = COCOeval(gt, dt, "bbox")
+        cocoeval = COCOeval(gt, dt, iou_type)
         cocoeval.params.imgIds = [im["id"] for im in ground_truth["images"]]
         cocoeval.evaluate()
         cocoeval.accumulate()
@@ -148,8 +174,10 @@ def evaluate(dataset: Dataset, backend: Backend, *, progress: Callable[[], None]
     results: list[dict[str, Any]] = []
     seen_names: dict[int, str] = {}
     mismatched = 0
+    saw_masks = False
     for record in dataset.images:
         dets = backend.detect(record.path)
+        saw_masks = saw_masks or dets.mask_crops is not None
         if dets.image_size_hw is not None and tuple(dets.image_size_hw) != record.size_hw:
             mismatched += 1
         if len(dets):
@@ -172,7 +200,12 @@ def evaluate(dataset: Dataset, backend: Backend, *, progress: Callable[[], None]
             mismatched,
         )
     names = _names(class_names, seen_names)
-    scores = coco_scores(dataset.coco_ground_truth(names), results)
+    ground_truth = dataset.coco_ground_truth(names)
+    scores = coco_scores(ground_truth, results)
+    masks = None
+    if saw_masks and dataset.has_segments:
+        segm_truth = _with_mask_areas(ground_truth) if dataset.format == "yolo" else ground_truth
+        masks = coco_scores(segm_truth, results, iou_type="segm")
     return EvalResult(
         backend=backend.name,
         map50_95=scores.map50_95,
@@ -182,7 +215,26 @@ def evaluate(dataset: Dataset, backend: Backend, *, progress: Callable[[], None]
         detections=len(results),
         seconds=seconds,
         stats=scores.stats,
+        mask_map50_95=None if masks is None else masks.map50_95,
+        mask_map50=None if masks is None else masks.map50,
+        mask_stats=[] if masks is None else masks.stats,
     )
+
+
+def _with_mask_areas(ground_truth: dict[str, Any]) -> dict[str, Any]:
+    """The ground truth with each polygon annotation's ``area`` its polygons' area (pycocotools)."""
+    from pycocotools import mask as mask_utils
+
+    sizes = {im["id"]: (int(im["height"]), int(im["width"])) for im in ground_truth["images"]}
+    annotations = []
+    for ann in ground_truth["annotations"]:
+        segmentation = ann.get("segmentation")
+        if isinstance(segmentation, list) and segmentation:
+            height, width = sizes[ann["image_id"]]
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+            ann = {**ann, "area": float(mask_utils.area(rle))}
+        annotations.append(ann)
+    return {**ground_truth, "annotations": annotations}
 
 
 def _names(class_names: Sequence[str], seen: dict[int, str]) -> tuple[str, ...]:

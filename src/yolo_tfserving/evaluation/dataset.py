@@ -6,10 +6,15 @@ Two layouts are read:
   (recursively) has its labels at the same relative path under ``labels/`` with the suffix
   ``.txt``, one box a line, ``class cx cy w h`` normalised to the (EXIF-upright) image.
   An image without a label file is a background image (no boxes), as in YOLOv5; polygon
-  lines (``class x1 y1 x2 y2 ...``) become their bounding boxes; exact duplicate lines count
-  once. The COCO category id of a box is its YOLO class index.
+  lines (``class x1 y1 x2 y2 ...``, YOLO-seg) become their bounding boxes and, in pixels, the
+  annotation's COCO polygon ``segmentation``; exact duplicate lines count once. The COCO category
+  id of a box is its YOLO class index.
 - **COCO JSON**: an annotations file (``images``, ``annotations``, ``categories``) and the
-  folder its ``file_name``s are relative to.
+  folder its ``file_name``s are relative to; an annotation's ``segmentation`` (polygons or RLE)
+  is kept.
+
+When every annotation has a segmentation (:attr:`Dataset.has_segments`), eval scores masks
+(``COCOeval`` ``segm``) as well as boxes.
 
 Ground truth is converted to COCO in memory: image sizes from the image files (EXIF
 orientation honoured), boxes from normalised ``cxcywh`` to absolute ``[x, y, w, h]``,
@@ -72,6 +77,11 @@ class Dataset:
     @property
     def num_boxes(self) -> int:
         return len(self.annotations)
+
+    @property
+    def has_segments(self) -> bool:
+        """Every annotation has a ``segmentation`` (polygons or RLE): mask AP can be scored."""
+        return bool(self.annotations) and all(a.get("segmentation") for a in self.annotations)
 
     def head(self, n: int | None) -> Dataset:
         """The first ``n`` images and their ground truth (all when ``n`` is None)."""
@@ -197,19 +207,20 @@ def load_yolo_dataset(root: str | Path) -> Dataset:
         if not label_path.is_file():
             continue
         labelled += 1
-        for cls, (cx, cy, w, h) in read_yolo_labels(label_path):
+        for cls, (cx, cy, w, h), polygon in read_yolo_label_rows(label_path):
             class_ids.add(cls)
             bw, bh = w * width, h * height
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": cls,
-                    "bbox": [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh],
-                    "area": bw * bh,
-                    "iscrowd": 0,
-                }
-            )
+            annotation: dict[str, Any] = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": cls,
+                "bbox": [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh],
+                "area": bw * bh,
+                "iscrowd": 0,
+            }
+            if polygon is not None:
+                annotation["segmentation"] = [_polygon_pixels(polygon, width, height)]
+            annotations.append(annotation)
     if not labelled:
         raise InputError(
             f"none of the {len(paths)} images under {images_root} has a label file in {labels_root} "
@@ -225,7 +236,23 @@ def load_yolo_dataset(root: str | Path) -> Dataset:
 
 def read_yolo_labels(path: Path) -> list[tuple[int, tuple[float, float, float, float]]]:
     """``(class, (cx, cy, w, h))`` rows of one label file, normalised; duplicates once."""
-    rows: list[tuple[int, tuple[float, float, float, float]]] = []
+    return [(cls, box) for cls, box, _ in read_yolo_label_rows(path)]
+
+
+def _polygon_pixels(polygon: tuple[float, ...], width: int, height: int) -> list[float]:
+    """A normalised ``x1 y1 x2 y2 ...`` polygon in pixels, as COCO's flat ``[x1, y1, ...]`` list."""
+    xy = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) * np.asarray([width, height], dtype=np.float64)
+    return [float(v) for v in xy.reshape(-1)]
+
+
+def read_yolo_label_rows(
+    path: Path,
+) -> list[tuple[int, tuple[float, float, float, float], tuple[float, ...] | None]]:
+    """``(class, (cx, cy, w, h), polygon)`` rows of one label file, normalised; duplicates once.
+
+    ``polygon`` is a YOLO-seg line's ``x1 y1 x2 y2 ...`` (``None`` for a box line).
+    """
+    rows: list[tuple[int, tuple[float, float, float, float], tuple[float, ...] | None]] = []
     seen: set[tuple[float, ...]] = set()
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         fields = line.split()
@@ -235,12 +262,14 @@ def read_yolo_labels(path: Path) -> list[tuple[int, tuple[float, float, float, f
             values = [float(v) for v in fields]
         except ValueError:
             raise InputError(f"{path}:{number}: not a YOLO label line (class cx cy w h): {line.strip()!r}") from None
+        polygon: tuple[float, ...] | None = None
         if len(values) == 5:
             box = (values[1], values[2], values[3], values[4])
         elif len(values) >= 7 and len(values) % 2 == 1:  # a polygon: its bounding box, as YOLOv5's segments2boxes
             xy = np.asarray(values[1:], dtype=np.float64).reshape(-1, 2)
             (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
             box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+            polygon = tuple(values[1:])
         else:
             raise InputError(f"{path}:{number}: expected 'class cx cy w h' (5 numbers), got {len(values)}")
         cls = values[0]
@@ -249,11 +278,11 @@ def read_yolo_labels(path: Path) -> list[tuple[int, tuple[float, float, float, f
                 f"{path}:{number}: invalid label {line.strip()!r} (class must be a non-negative integer, "
                 "w and h non-negative)"
             )
-        key = (cls, *box)
+        key = (cls, *box)  # YOLOv5 drops duplicate boxes, with their segments
         if key in seen:
             continue
         seen.add(key)
-        rows.append((int(cls), box))
+        rows.append((int(cls), box, polygon))
     return rows
 
 
@@ -314,6 +343,7 @@ def load_coco_dataset(json_path: str | Path, images_dir: str | Path) -> Dataset:
                 "bbox": [x, y, w, h],
                 "area": float(ann.get("area", w * h)),
                 "iscrowd": int(ann.get("iscrowd", 0)),
+                **({"segmentation": ann["segmentation"]} if ann.get("segmentation") else {}),
             }
         )
     categories = tuple({"id": int(c["id"]), "name": str(c.get("name", c["id"]))} for c in data["categories"])
