@@ -244,3 +244,16 @@ def test_annotate_blends_masks_only_inside_them() -> None:
     assert not (changed & ~union).any()  # masks change nothing outside themselves
     with pytest.raises(InputError, match="masks are"):
         dets.annotate(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_supervision_round_trip_carries_masks() -> None:
+    pytest.importorskip("supervision")
+    from yolo_tfserving.client import Detections
+
+    dets, dense = _seg_detections()
+    sv_dets = dets.to_supervision()
+    assert np.array_equal(sv_dets.mask, dense)
+    back = Detections.from_supervision(sv_dets)
+    assert back == dets  # tight windows, same masks
+    assert M.tight_windows(dense[:1]).tolist() == M.tight_windows(back.mask[:1]).tolist()
+    assert M.tight_windows(np.zeros((1, 4, 4), bool)).tolist() == [[0, 0, 0, 0]]

@@ -222,10 +222,12 @@ class Detections:
     # -- supervision interop (the ``supervision`` extra) -----------------------------------
     def to_supervision(self) -> Any:
         """A ``supervision.Detections`` (``xyxy``, ``confidence``, ``class_id``; the class names in
-        ``data["class_name"]``), for supervision's trackers and annotators."""
+        ``data["class_name"]``; a segmentation model's masks as ``mask``), for supervision's trackers
+        and annotators."""
         sv = _require_supervision()
         return sv.Detections(
             xyxy=self.xyxy.astype(np.float32),
+            mask=self.mask,
             confidence=self.confidence.copy(),
             class_id=self.class_id.astype(int),
             data={"class_name": self.class_name.copy()},
@@ -236,7 +238,7 @@ class Detections:
         cls, detections: Any, *, names: Sequence[str] | None = None, image_size_hw: tuple[int, int] | None = None
     ) -> Detections:
         """From a ``supervision.Detections``. Class names come from ``data["class_name"]`` or ``names``
-        (else the ids); a missing ``confidence`` reads as 1. Masks and tracker ids are not carried."""
+        (else the ids); a missing ``confidence`` reads as 1; ``mask`` becomes the masks. Tracker ids are not carried."""
         _require_supervision()
         n = len(detections.xyxy)
         if detections.class_id is None and n:
@@ -244,9 +246,12 @@ class Detections:
         class_id = np.zeros(0, np.int64) if detections.class_id is None else np.asarray(detections.class_id)
         confidence = np.ones(n, np.float32) if detections.confidence is None else detections.confidence
         stored = detections.data.get("class_name") if isinstance(detections.data, dict) else None
+        masks = None if getattr(detections, "mask", None) is None else MaskCrops.from_dense(detections.mask)
         if stored is not None and len(stored) == n:
-            return cls(detections.xyxy, confidence, class_id, np.asarray(stored, dtype=str), image_size_hw)
-        return cls.from_arrays(detections.xyxy, confidence, class_id, names=names, image_size_hw=image_size_hw)
+            return cls(detections.xyxy, confidence, class_id, np.asarray(stored, dtype=str), image_size_hw, masks)
+        return cls.from_arrays(
+            detections.xyxy, confidence, class_id, names=names, image_size_hw=image_size_hw, mask_crops=masks
+        )
 
 
 def _require_supervision() -> Any:

@@ -176,6 +176,16 @@ def crop_to_windows(masks: NDArray[np.bool_], windows: NDArray[np.integer[Any]])
     ]
 
 
+def tight_windows(masks: NDArray[np.bool_]) -> NDArray[np.int32]:
+    """Each dense mask's bounding window ``x0, y0, x1, y1`` (exclusive ends; ``0, 0, 0, 0`` if empty)."""
+    windows = np.zeros((len(masks), 4), dtype=np.int32)
+    for i, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if rows.size:
+            windows[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return windows
+
+
 def paste(
     windows: NDArray[np.integer[Any]], crops: Sequence[NDArray[np.bool_]], image_hw: tuple[int, int]
 ) -> BoolArray:
@@ -266,12 +276,15 @@ class MaskCrops:
                     raise InputError(f"mask crop of shape {crop.shape} does not fill window {(x0, y0, x1, y1)}")
 
     @classmethod
-    def from_dense(cls, masks: NDArray[np.bool_], windows: NDArray[np.integer[Any]]) -> MaskCrops:
-        """Dense ``bool [n, H, W]`` masks, kept inside ``windows`` (what lies outside is dropped)."""
+    def from_dense(cls, masks: NDArray[np.bool_], windows: NDArray[np.integer[Any]] | None = None) -> MaskCrops:
+        """Dense ``bool [n, H, W]`` masks, kept inside ``windows`` (what lies outside is dropped);
+        by default each mask's own bounding window (:func:`tight_windows`, lossless)."""
         masks = np.asarray(masks, dtype=bool)
         if masks.ndim != 3:
             raise InputError(f"expected [n, H, W] masks, got shape {masks.shape}")
         height, width = masks.shape[1:]
+        if windows is None:
+            windows = tight_windows(masks)
         return cls(windows, (height, width), crops=crop_to_windows(masks, windows))
 
     def __len__(self) -> int:
