@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import running_server
-from yolo_tfserving import Client, Detections, InputError
+from yolo_tfserving import Client, Detections, InputError, MissingDependencyError
 from yolo_tfserving.client.images import PreparedImage
 
 av = pytest.importorskip("av")
@@ -361,3 +362,59 @@ def test_supervision_round_trip_tracker_and_annotator() -> None:
     with pytest.raises(InputError, match="no class_id"):
         Detections.from_supervision(sv.Detections(xyxy=np.array([[0.0, 0.0, 4.0, 4.0]])))
     assert len(Detections.from_supervision(sv.Detections.empty())) == 0
+
+
+# -- the extras -------------------------------------------------------------------------------
+def test_video_package_imports_light_and_names_its_extras(monkeypatch: pytest.MonkeyPatch, clip: Path) -> None:
+    code = "import sys, yolo_tfserving.video; sys.exit(1 if 'av' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0  # PyAV only on first open
+    monkeypatch.setitem(sys.modules, "av", None)  # as if the video extra were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'yolo-tfserving\[video\]'"):
+        VideoSource(str(clip))
+    monkeypatch.setitem(sys.modules, "supervision", None)
+    with pytest.raises(MissingDependencyError, match=r"yolo-tfserving\[supervision\]"):
+        Detections.empty().to_supervision()
+
+
+def test_sigint_mid_video_leaves_playable_outputs(served: Any, tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT to the CLI) once some frames are written: exit 130, one line, the JSONL
+    whole up to the last frame, the annotated MP4 finalised with exactly those frames."""
+    import signal
+
+    src = tmp_path / "long.mp4"
+    make_video(src, frames=400)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "yolo_tfserving.cli", "detect", str(src), "--url", _url(served, "rest")]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out), "--save-images", "--in-flight", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    jsonl = out / "long.jsonl"
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:  # wait on a condition, not a duration
+            if jsonl.is_file() and len(jsonl.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert 3 <= len(frames) < 400 and frames == list(range(len(frames)))
+    assert len(decoded_frames(out / "long_det.mp4")) == len(frames)
+
+
+def test_progress_bar_runs_with_and_without_a_length() -> None:
+    from yolo_tfserving.video.progress import frame_progress
+
+    for total in (None, 3):
+        with frame_progress("clip", total=total, enabled=True) as advance:
+            for _ in range(3):
+                advance()
