@@ -418,3 +418,28 @@ def test_progress_bar_runs_with_and_without_a_length() -> None:
         with frame_progress("clip", total=total, enabled=True) as advance:
             for _ in range(3):
                 advance()
+
+
+def test_encoder_fallback_is_mpeg4_and_playable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from yolo_tfserving.video.writers import AnnotatedVideoWriter
+
+    monkeypatch.setattr(av, "codecs_available", set(av.codecs_available) - {"libx264", "libopenh264"})
+    assert pick_encoder() == "mpeg4"
+    writer = AnnotatedVideoWriter(tmp_path / "m4.mp4", size_hw=(48, 64), fps=Fraction(30))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), i * 40, np.uint8))
+    writer.close()
+    writer.close()  # idempotent
+    with av.open(str(tmp_path / "m4.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "mpeg4" and stream.average_rate == 30
+        assert sum(1 for _ in container.decode(stream)) == 6
+
+
+def test_interrupt_before_the_first_frame_leaves_no_video(clip: Path, tmp_path: Path) -> None:
+    def interrupt(_video: VideoSource) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        detect_video(FakeDetector(), clip, outputs=VideoOutputs(video=tmp_path / "v.mp4"), on_open=interrupt)
+    assert not (tmp_path / "v.mp4").exists()

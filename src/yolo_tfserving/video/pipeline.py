@@ -132,6 +132,7 @@ def detect_video(
         finally:
             sinks.close()
             summary.wall_s = time.perf_counter() - started
+            summary.written = [p for p in summary.written if p.exists()]  # no frame: the MP4 was never started
     return summary
 
 

@@ -20,10 +20,12 @@ from ..client.detections import Detections
 from ._av import require_av
 
 # (encoder, options) in order of preference: H.264 where the FFmpeg build has libx264 (PyAV's
-# wheels do), else MPEG-4 Part 2, which every FFmpeg build encodes and every player reads.
+# wheels do) or Cisco's OpenH264, else MPEG-4 Part 2, which every FFmpeg build encodes and every
+# player reads. Hardware H.264 encoders (nvenc, qsv, v4l2m2m) are not tried: they may be listed and
+# still fail to open.
 ENCODERS: tuple[tuple[str, dict[str, str]], ...] = (
     ("libx264", {"preset": "veryfast", "crf": "23"}),
-    ("h264", {}),
+    ("libopenh264", {}),
     ("mpeg4", {"qscale": "3"}),
 )
 
