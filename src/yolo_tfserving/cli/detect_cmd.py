@@ -46,7 +46,7 @@ def detect_command(
     in_flight: Annotated[int, typer.Option("--in-flight", help="Videos: requests in flight at once")] = 4,
     frame_format: Annotated[str, typer.Option("--frame-format", help="Videos, server mode: jpeg or png")] = "jpeg",
 ) -> None:
-    """Detect objects in images through a TF Serving endpoint (ours or the real one)."""
+    """Detect objects in images and videos through a TF Serving endpoint (ours or the real one)."""
     reporter = Reporter(json_output=False)
     with friendly_errors(reporter.error):
         from .._errors import InputError
