@@ -257,3 +257,53 @@ def test_supervision_round_trip_carries_masks() -> None:
     assert back == dets  # tight windows, same masks
     assert M.tight_windows(dense[:1]).tolist() == M.tight_windows(back.mask[:1]).tolist()
     assert M.tight_windows(np.zeros((1, 4, 4), bool)).tolist() == [[0, 0, 0, 0]]
+
+
+# -- NMS carrying coefficients, and the client-mode pipeline ------------------------------------------
+def _seg_predictions(rng: np.random.Generator, canvas_hw: tuple[int, int], nc: int = 3, anchors: int = 200):
+    h, w = canvas_hw
+    xy = rng.uniform(0, 1, (anchors, 2)) * [w, h]
+    wh = rng.uniform(4, 0.6 * min(h, w), (anchors, 2))
+    obj = rng.uniform(0, 1, (anchors, 1))
+    cls = rng.uniform(0, 1, (anchors, nc))
+    coeffs = rng.normal(0, 3, (anchors, 32))  # raw, large: must never be read as class scores
+    return np.concatenate([xy, wh, obj, cls, coeffs], 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_nms_rows_carry_coefficients_and_ignore_them_as_classes(multi_label: bool) -> None:
+    from yolo_tfserving.ops import NMSConfig, cxcywh_to_xyxy, non_max_suppression, non_max_suppression_rows
+
+    pred = _seg_predictions(np.random.default_rng(11), (64, 64))
+    config = NMSConfig(conf_threshold=0.2, multi_label=multi_label, classes=(0, 2))
+    boxes, scores, classes, rows = non_max_suppression_rows(pred, config, num_masks=32)
+    ref_boxes, ref_scores, ref_classes = non_max_suppression(pred[:, :8], config)  # the detection columns alone
+    assert len(rows) > 3
+    assert np.array_equal(boxes, ref_boxes) and np.array_equal(scores, ref_scores)
+    assert np.array_equal(classes, ref_classes)
+    np.testing.assert_array_equal(cxcywh_to_xyxy(pred[rows, :4]), boxes)
+    assert np.allclose(pred[rows, 4] * pred[rows, 5 + classes], scores)
+    with pytest.raises(InputError, match="masks"):
+        non_max_suppression_rows(pred[:, :20], config, num_masks=32)
+
+
+@pytest.mark.parametrize(("canvas_hw", "image_hw"), [((64, 64), (48, 80)), ((96, 64), (150, 97))])
+def test_segments_from_predictions_matches_yolov5_retina_masks(canvas_hw, image_hw) -> None:
+    from yolo_tfserving.ops import NMSConfig, non_max_suppression_rows, unletterbox_xyxy
+    from yolo_tfserving.ops.letterbox import Letterbox
+    from yolo_tfserving.ops.pipeline import segments_from_predictions
+
+    rng = np.random.default_rng(5)
+    plan = Letterbox.plan(image_hw, canvas_hw)
+    pred = _seg_predictions(rng, canvas_hw)
+    protos, _, _ = _random_case(rng, canvas_hw, image_hw)
+    config = NMSConfig(conf_threshold=0.3)
+    xyxy, _, _, windows, crops = segments_from_predictions(pred, protos, plan, config)
+    # YOLOv5's predict.py --retina-masks: NMS (nm=32), scale_boxes(...).round(), process_mask_native
+    boxes, _, _, rows = non_max_suppression_rows(pred, config, num_masks=32)
+    scaled = unletterbox_xyxy(boxes, plan)
+    np.testing.assert_array_equal(xyxy, scaled.astype(np.float32))
+    theirs = _torch_process_mask_native(protos, pred[rows, 8:], np.round(scaled).astype(np.float32), image_hw)
+    ours = M.paste(windows, crops, image_hw)
+    assert len(ours) == len(theirs) > 2 and theirs.any()
+    assert min(_iou(a, b) for a, b in zip(ours, theirs, strict=True)) >= 0.99

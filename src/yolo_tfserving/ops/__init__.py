@@ -10,8 +10,8 @@ from .letterbox import (
     unletterbox_xyxy,
 )
 from .masks import mask_windows, paste, process_mask_native
-from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression
-from .pipeline import detections_from_predictions, letterbox_batch
+from .nms import NMSConfig, nms_candidates, nms_indices, non_max_suppression, non_max_suppression_rows
+from .pipeline import detections_from_predictions, letterbox_batch, segments_from_predictions
 
 __all__ = [
     "Letterbox",
@@ -27,9 +27,11 @@ __all__ = [
     "nms_candidates",
     "nms_indices",
     "non_max_suppression",
+    "non_max_suppression_rows",
     "paste",
     "process_mask_native",
     "rect_canvas_hw",
     "resize_bilinear",
+    "segments_from_predictions",
     "unletterbox_xyxy",
 ]
