@@ -5,7 +5,8 @@
 - :func:`classify_steps`: the plan ``Client.classify`` / ``AsyncClient.classify`` run. ``server``
   mode sends the encoded images to ``serving_default`` (crop, resize, normalise, softmax and top-k
   in the graph); ``client`` mode crops here (:mod:`yolo_tfserving.ops.classify`, OpenCV-exact),
-  calls ``raw`` for the logits and takes softmax and top-k here. Both give the same classes.
+  calls ``raw`` (gRPC: float32 tensor_content) or ``raw_bytes`` (REST: the 8-bit crops as b64) for
+  the logits and takes softmax and top-k here. Both give the same classes.
 - :func:`task_from_metadata`: what a served model does ("detect", "segment", "classify"), from its
   ``serving_default`` outputs, so that ``detect`` can tell a classifier from a detector.
 """
@@ -20,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import InputError, RequestError
-from ..ops.classify import crop_batch, softmax, top_k
+from ..ops.classify import crop_batch_uint8, softmax, top_k
 from ._core import LIMITS_SIGNATURE, _Predict, _Steps
 from .images import PreparedImage
 
@@ -158,7 +159,12 @@ def client_classifications(logits: NDArray[Any], facts: ClassifierFacts, k: int 
 
 
 def classify_steps(
-    prepared: Sequence[PreparedImage], *, mode: str, facts: ClassifierFacts | None, k: int | None
+    prepared: Sequence[PreparedImage],
+    *,
+    mode: str,
+    protocol: str = "grpc",
+    facts: ClassifierFacts | None,
+    k: int | None,
 ) -> _Steps[tuple[list[Classification], ClassifierFacts | None]]:
     """Plan: classify ``prepared`` images in ``mode``; returns the results and the (cached) facts."""
     _check_k(k)
@@ -170,8 +176,12 @@ def classify_steps(
         return server_classifications(outputs, k), facts
     if facts is None:
         facts = yield from classifier_facts_steps()
-    crops = crop_batch([p.rgb for p in prepared], facts.size_hw)
-    outputs = yield _Predict("raw", {"images": crops}, "logits")
+    crops = crop_batch_uint8([p.rgb for p in prepared], facts.size_hw)
+    if protocol == "rest":  # lossless: the crops are 8-bit
+        request = _Predict("raw_bytes", {"images": np.asarray([c.tobytes() for c in crops], dtype=object)}, "logits")
+    else:
+        request = _Predict("raw", {"images": crops.astype(np.float32) / np.float32(255.0)}, "logits")
+    outputs = yield request
     if "logits" not in outputs:
         raise RequestError("the model's raw signature has no logits output; is it a classifier?", status="")
     return client_classifications(outputs["logits"], facts, k), facts

@@ -10,6 +10,8 @@ Signatures:
 - ``raw``: ``images`` float32 NHWC [N, H, W, 3] in [0, 1], the centre crop already resized
   (``ops.classify.crop_batch``); NOT normalised: the graph applies ImageNet's mean/std, as
   ``serving_default`` does -> ``logits`` float32 [N, classes] (before the softmax).
+- ``raw_bytes``: ``images`` DT_STRING [N], each the H x W x 3 uint8 crop as raw bytes -> ``logits``: the
+  same as ``raw``, for REST clients (b64 of 150 KB per 224 x 224 image instead of ~3 MB of JSON floats).
 - ``class_names``: ``class_ids`` int32 [N] -> ``class_names`` [N].
 - ``limits``: ``names`` DT_STRING [N] -> ``values`` int64 [N]: ``size_h``, ``size_w``, ``top_k``,
   ``max_pixels``, ``num_classes``; -1 for an unknown name. ``top_k`` is how a client tells a
@@ -27,7 +29,7 @@ from .._limits import DEFAULT_MAX_PIXELS
 from ..ops.classify import IMAGENET_MEAN, IMAGENET_STD, TOP_K
 from . import tf_ops, tf_resize
 
-CLASSIFY_SIGNATURES = ("class_names", "limits", "raw", "serving_default")
+CLASSIFY_SIGNATURES = ("class_names", "limits", "raw", "raw_bytes", "serving_default")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ClassifierServingModule(tf.Module):
         self.serving_default = tf.function(
             self._serving_default, input_signature=[tf.TensorSpec([None], tf.string, name="images")]
         )
+        self.raw_bytes = tf.function(self._raw_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="images")])
         self.class_names_fn = tf.function(
             self._class_names, input_signature=[tf.TensorSpec([None], tf.int32, name="class_ids")]
         )
@@ -98,6 +101,16 @@ class ClassifierServingModule(tf.Module):
 
     def _raw(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"logits": self._logits(images)}
+
+    def _raw_bytes(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        h, w = self.spec.size_hw
+        pixels = tf.io.decode_raw(images, tf.uint8)
+        check = tf.debugging.assert_equal(
+            tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {h}x{w}x3 uint8 bytes"
+        )
+        with tf.control_dependencies([check]):
+            crops = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
+        return {"logits": self._logits(crops)}
 
     def _serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         size_hw = self.spec.size_hw
@@ -131,6 +144,7 @@ class ClassifierServingModule(tf.Module):
         return {
             "serving_default": self.serving_default.get_concrete_function(),
             "raw": self.raw.get_concrete_function(),
+            "raw_bytes": self.raw_bytes.get_concrete_function(),
             "class_names": self.class_names_fn.get_concrete_function(),
             "limits": self.limits_fn.get_concrete_function(),
         }

@@ -44,11 +44,16 @@ def center_crop(image: NDArray[np.uint8], size_hw: tuple[int, int]) -> NDArray[n
     return resize_linear(square, size_hw)
 
 
-def crop_batch(images: Sequence[NDArray[np.uint8]], size_hw: tuple[int, int]) -> NDArray[np.float32]:
-    """RGB uint8 images -> float32 NHWC [N, H, W, 3] in [0, 1]: what the ``raw`` signature takes."""
+def crop_batch_uint8(images: Sequence[NDArray[np.uint8]], size_hw: tuple[int, int]) -> NDArray[np.uint8]:
+    """RGB uint8 images -> their crops, uint8 NHWC [N, H, W, 3] (``raw_bytes`` takes each as raw bytes)."""
     if not images:
         raise InputError("no images to classify")
-    return np.stack([center_crop(im, size_hw) for im in images]).astype(np.float32) / np.float32(255.0)
+    return np.stack([center_crop(im, size_hw) for im in images])
+
+
+def crop_batch(images: Sequence[NDArray[np.uint8]], size_hw: tuple[int, int]) -> NDArray[np.float32]:
+    """RGB uint8 images -> float32 NHWC [N, H, W, 3] in [0, 1]: what the ``raw`` signature takes."""
+    return crop_batch_uint8(images, size_hw).astype(np.float32) / np.float32(255.0)
 
 
 def normalize(batch_nhwc: NDArray[np.float32]) -> NDArray[np.float32]:
