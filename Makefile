@@ -10,6 +10,8 @@ WEIGHTS ?= $(SHARED)/models/yolov5n.pt
 IMAGES ?= $(SHARED)/data/coco128/images
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+# every core, one pytest worker each (pytest-xdist); tests/conftest.py groups the tests that share an export
+PYTEST_PARALLEL ?= -n auto --dist loadgroup
 
 .PHONY: install demo test test-fast lint typecheck bench protos clean
 
@@ -25,11 +27,11 @@ demo: install
 	$(PY) scripts/demo.py --weights "$(WEIGHTS)" --images "$(IMAGES)" --out "$(DEMO_OUT)"
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # the quick tier: no real model, no export but one shared tiny export (tests/conftest.py)
 test-fast: install
-	$(PY) -m pytest -m "not slow and not shared and not export" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not shared and not export" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench scripts

@@ -75,8 +75,27 @@ def real_rect_export(tmp_path_factory, real_weights):
 # the one session-scoped tiny export (`tiny_repo`). A test that exports a model of its own is marked
 # `export` here, in one table, by module or by the fixture it uses.
 EXPORTING_MODULES = {"test_export", "test_cli_export", "test_warmup", "test_repository_config", "test_no_onnx"}
-EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export", "cls_export"}
+EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export", "cls_export", "seg_export"}
 EXPORTING_TESTS = {"test_family_exports_with_parity", "test_fixed_rectangular_imgsz"}
+
+
+# `make test` runs the suite on both cores (pytest-xdist, --dist loadgroup). A worker builds each session
+# fixture it needs, so the real model's exports are one group (one worker exports them once), and a test whose
+# fixtures are module- or class-scoped runs on the worker that holds the rest of its module. Everything else
+# is spread test by test.
+REAL_MODEL_FIXTURES = {"real_export", "real_rect_export"}
+_SHARED_SCOPES = {"module", "class", "package"}
+
+
+def _xdist_group(item) -> str | None:
+    names = set(getattr(item, "fixturenames", ()))
+    if REAL_MODEL_FIXTURES & names:
+        return "real-model"
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+        if any(d.scope in _SHARED_SCOPES for d in defs):
+            return item.module.__name__ if item.module else None
+    return None
 
 
 def pytest_collection_modifyitems(items):
@@ -88,3 +107,6 @@ def pytest_collection_modifyitems(items):
             or item.originalname in EXPORTING_TESTS
         ):
             item.add_marker(pytest.mark.export)
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -141,7 +141,8 @@ def training_checkpoint(net: Any, *, release: str = "v7.0", stripped: bool = Fal
     optimizer.add_param_group({"params": decay, "weight_decay": hyp["weight_decay"]})
     optimizer.add_param_group({"params": no_decay, "weight_decay": 0.0})
     size = max(64, int(net.stride.max()))  # every level at least 1x1; batch 2 for batch norm statistics
-    trained(torch.rand(2, 3, size, size)).mean().backward()
+    out = trained(torch.rand(2, 3, size, size))
+    (sum(o.mean() for o in out) if isinstance(out, tuple) else out.mean()).backward()  # seg: (preds, protos)
     optimizer.step()  # momentum buffers
     for group in optimizer.param_groups:  # warm-up: np.interp returns numpy floats
         group["initial_lr"] = hyp["lr0"]
@@ -224,12 +225,22 @@ def save_training_checkpoint(
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now.
+
+    Under pytest-xdist each worker takes only the ports whose remainder by the number of workers is its own
+    index, so two workers never pick the same port between choosing it and binding it.
+    """
+    import os
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port % workers == index % workers:
+            return port
 
 
 @contextlib.contextmanager

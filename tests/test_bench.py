@@ -16,6 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from helpers import free_port
 from yolo_tfserving._errors import InputError
 from yolo_tfserving.benchmark import BenchConfig, BenchResult, RequestRecord, run_benchmark
 from yolo_tfserving.cli.bench_cmd import bench_command
@@ -24,9 +25,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def _app() -> typer.Typer:

@@ -7,7 +7,6 @@ served model over REST and gRPC) needs ../shared and is marked ``shared``.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from helpers import COCO128, coco128_images
+from helpers import COCO128, coco128_images, free_port
 from yolo_tfserving._errors import InputError
 from yolo_tfserving.client.detections import Detections
 from yolo_tfserving.evaluation import (
@@ -307,9 +306,7 @@ def test_eval_nms_config_and_backend_errors(tmp_path: Path) -> None:
 
 # -- 3. a tiny random model through every backend -------------------------------------------------
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture
