@@ -307,3 +307,16 @@ def test_segments_from_predictions_matches_yolov5_retina_masks(canvas_hw, image_
     ours = M.paste(windows, crops, image_hw)
     assert len(ours) == len(theirs) > 2 and theirs.any()
     assert min(_iou(a, b) for a, b in zip(ours, theirs, strict=True)) >= 0.99
+
+
+def test_to_dicts_carry_mask_windows_and_pngs() -> None:
+    import base64
+
+    dets, dense = _seg_detections()
+    rows = dets.to_dicts()
+    assert [r["mask_window"] for r in rows] == dets.mask_crops.windows.tolist()
+    for row, mask in zip(rows, dense, strict=True):
+        crop = M.decode_png(base64.b64decode(row["mask_png_b64"]), row["mask_window"])
+        assert np.array_equal(M.paste(np.array([row["mask_window"]]), [crop], (40, 60))[0], mask)
+    plain = type(dets)(dets.xyxy, dets.confidence, dets.class_id).to_dicts()
+    assert "mask_window" not in plain[0]

@@ -160,6 +160,19 @@ class Detections:
 
     # -- export --------------------------------------------------------------------
     def to_dicts(self) -> list[dict[str, Any]]:
+        """One dict per row; with masks also ``mask_window`` (``x0, y0, x1, y1``) and ``mask_png_b64``
+        (the window's crop as a base64 8-bit PNG, empty for an empty window)."""
+        rows = self._box_dicts()
+        if self.mask_crops is not None:
+            import base64
+
+            windows, pngs = self.mask_crops.windows.tolist(), self.mask_crops.pngs()
+            for row, window, png in zip(rows, windows, pngs, strict=True):
+                row["mask_window"] = window
+                row["mask_png_b64"] = base64.b64encode(png).decode("ascii")
+        return rows
+
+    def _box_dicts(self) -> list[dict[str, Any]]:
         return [
             {
                 "xyxy": [round(float(v), 3) for v in box],
