@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .._repository_layout import WARMUP_FILE
 from .batching import BatchingParameters, BatchScheduler
 from .core import DataPlane
 from .http_server import HttpLimits
@@ -28,7 +29,6 @@ from .status import invalid_argument
 __all__ = ["ModelServer", "ServerOptions", "model_configs", "replay_warmup"]
 
 log = logging.getLogger("yolo_tfserving.serving")
-WARMUP_RELATIVE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 
 
@@ -141,7 +141,7 @@ def mixed_precision(mode: str) -> str:
 
 def replay_warmup(servable: Servable, *, iterations: int = 1) -> int:
     """Run the version's warm-up records (PredictionLog TFRecords), as TF Serving does at load."""
-    path = servable.path / WARMUP_RELATIVE
+    path = servable.path / WARMUP_FILE
     if not path.is_file():
         return 0
     import tensorflow as tf
