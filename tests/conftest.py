@@ -76,7 +76,7 @@ def real_rect_export(tmp_path_factory, real_weights):
 # `export` here, in one table, by module or by the fixture it uses.
 EXPORTING_MODULES = {"test_export", "test_cli_export", "test_warmup", "test_repository_config", "test_no_onnx"}
 EXPORTING_FIXTURES = {"rect_export", "exported", "real_export", "real_rect_export", "cls_export", "seg_export"}
-EXPORTING_TESTS = {"test_family_exports_with_parity", "test_fixed_rectangular_imgsz"}
+EXPORTING_TESTS = {"test_family_exports_with_parity", "test_fixed_rectangular_imgsz", "test_cli_export_of_a_classifier"}
 
 
 # `make test` runs the suite on both cores (pytest-xdist, --dist loadgroup). A worker builds each session

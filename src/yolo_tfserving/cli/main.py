@@ -184,6 +184,9 @@ def verify_cmd(
 
 
 def _parity_table(reporter: Reporter, parity: dict[str, Any]) -> None:
+    if "max_abs_logit_diff" in parity:  # a classifier's (export/parity_classify)
+        reporter.table("Parity (PyTorch reference)", [(k, str(v)) for k, v in parity.items()])
+        return
     rows = []
     reference = "PyTorch" if parity["reference"] == "pytorch" else "ONNX Runtime"
     for backend, diff in parity["raw_max_abs_diff"].items():
