@@ -24,6 +24,7 @@ SECTIONS = [
     ("Image bombs (issue 10)", "image_bombs", {}),
     ("Rectangular inference (issue 11)", "rect_inference", {"repeats": 2}),
     ("bfloat16 vs float32 (issue 15)", "mixed_precision", {"repeats": 40}),
+    ("Video through the served model vs bench (issue 14)", "video_throughput", {"repeats": 2}),
 ]
 
 
