@@ -35,10 +35,12 @@ def export_onnx(
     dynamic_batch: bool = True,
     class_names: tuple[str, ...] = (),
     stride: int = 32,
+    output_names: tuple[str, ...] = ("output0",),
 ) -> Path:
     """Trace ``model`` to ONNX at ``path`` and simplify it; YOLOv5's metadata travels along.
 
     ``stride`` is the model's largest: every side of ``size_hw`` must be a multiple of it.
+    ``output_names``: one per model output (a segmentation model's are YOLOv5's ``output0, output1``).
     """
     if any(side % stride for side in size_hw):
         raise InputError(
@@ -48,8 +50,8 @@ def export_onnx(
     torch = require("torch")
     onnx = require("onnx")
     dummy = torch.zeros(1, 3, *size_hw)
-    dynamic_axes = {"images": {0: "batch"}, "output0": {0: "batch"}} if dynamic_batch else None
-    _trace(model, dummy, path, opset=opset, outputs=["output0"], dynamic_axes=dynamic_axes)
+    dynamic_axes = {n: {0: "batch"} for n in ("images", *output_names)} if dynamic_batch else None
+    _trace(model, dummy, path, opset=opset, outputs=list(output_names), dynamic_axes=dynamic_axes)
     graph = onnx.load(str(path))
     graph = simplify(graph)
     _set_metadata(graph, class_names, stride)
@@ -121,8 +123,9 @@ def _set_metadata(graph: object, names: tuple[str, ...], stride: int) -> None:
         entry.key, entry.value = key, value
 
 
-def inspect_onnx(path: Path) -> OnnxModelInfo:
-    """Check an ONNX file is a YOLOv5 detector (one NCHW input, one (N, A, 5+nc) output)."""
+def inspect_onnx(path: Path, *, num_masks: int = 0) -> OnnxModelInfo:
+    """Check an ONNX file is a YOLOv5 detector (one NCHW input, one (N, A, 5+nc) output); a segmentation
+    model's first output has ``num_masks`` more columns, its mask coefficients."""
     onnx = require("onnx")
     if not path.is_file():
         raise ModelFileError(f"ONNX file not found: {path}")
@@ -146,7 +149,7 @@ def inspect_onnx(path: Path) -> OnnxModelInfo:
             f"{path}: first output has shape {out_dims}; a YOLOv5 detector outputs [N, anchors, 5 + classes]"
         )
     meta = {p.key: p.value for p in graph.metadata_props}
-    nc = int(out_dims[2]) - 5
+    nc = int(out_dims[2]) - 5 - num_masks
     names = _parse_names(meta.get("names"), nc)
     return OnnxModelInfo(
         input_name=inputs[0].name,

@@ -103,6 +103,7 @@ def export_model(
         scratch = Path(scratch_dir)
         onnx_path = scratch / "model.onnx"
         torch_model = None
+        task, num_masks = "detect", 0
         if weights.suffix.lower() == ".onnx":
             if options.rect:
                 raise InputError("--rect needs the .pt checkpoint (an ONNX file's graph has a fixed input size)")
@@ -115,6 +116,7 @@ def export_model(
 
             ckpt = load_checkpoint(weights)
             torch_model = ckpt.model
+            task, num_masks = _task_of(ckpt, options)
             progress("exporting ONNX")
             export_onnx(
                 ckpt.model,
@@ -124,8 +126,9 @@ def export_model(
                 dynamic_batch=options.dynamic_batch,
                 class_names=ckpt.names,
                 stride=max(ckpt.strides),
+                output_names=("output0", "output1") if num_masks else ("output0",),
             )
-            info = inspect_onnx(onnx_path)
+            info = inspect_onnx(onnx_path, num_masks=num_masks)
         seconds["onnx"] = time.perf_counter() - started
 
         progress("converting to TensorFlow (onnx2tf)")
@@ -133,7 +136,7 @@ def export_model(
         seconds["convert"] = time.perf_counter() - started - sum(seconds.values())
 
         progress("writing SavedModel")
-        signatures = _save(network, info, options, staging)
+        signatures = _save(network, info, options, staging, num_masks=num_masks)
         (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
         if options.keep_onnx:
             shutil.copyfile(onnx_path, staging / ONNX_ASSET)
@@ -150,6 +153,7 @@ def export_model(
             onnx_asset=str(ONNX_ASSET) if options.keep_onnx else None,
             source=weights.name,
             tensorflow_version=require("tensorflow").__version__,
+            task=task,
         ).write(staging)
         if options.warmup:
             from .warmup import write_warmup_records
@@ -166,9 +170,9 @@ def export_model(
         parity_json = None
         if options.verify:
             progress("verifying parity against PyTorch")
-            from .parity import ParityOptions, verify_parity
+            from .parity import ParityOptions
 
-            report = verify_parity(
+            report = _parity_check(task)(
                 staging,
                 torch_model=torch_model,
                 onnx_path=onnx_path,
@@ -207,6 +211,11 @@ def _convert(
     from .onnx_export import export_trunk_onnx
     from .tf_head import DetectHead
 
+    if getattr(torch_model.model[-1], "nm", 0):  # a Segment head: the trunk also computes the protos
+        from .tf_segment import convert_segment
+
+        return convert_segment(torch_model, info, opset=options.opset, scratch=scratch)
+
     trunk_path = scratch / "trunk.onnx"
     export_trunk_onnx(
         torch_model, trunk_path, size_hw=info.size_hw, opset=options.opset, dynamic_batch=info.dynamic_batch
@@ -217,7 +226,9 @@ def _convert(
     )
 
 
-def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOptions, target: Path) -> list[str]:
+def _save(
+    network: Callable[..., object], info: OnnxModelInfo, options: ExportOptions, target: Path, *, num_masks: int = 0
+) -> list[str]:
     tf = require("tensorflow")
     from .tf_module import ServingSpec, YoloServingModule
 
@@ -229,7 +240,12 @@ def _save(network: Callable[..., object], info: OnnxModelInfo, options: ExportOp
         rect=options.rect,
         stride=info.stride,
     )
-    module = YoloServingModule(network, spec)
+    if num_masks:  # a segmentation model: masks and protos too
+        from .tf_segment_module import SegmentServingModule
+
+        module: YoloServingModule = SegmentServingModule.from_spec(network, spec, num_masks=num_masks)
+    else:
+        module = YoloServingModule(network, spec)
     signatures = module.signatures(nchw=options.nchw_signature)
     tf.saved_model.save(module, str(target), signatures=signatures)
     return sorted(signatures)
@@ -251,3 +267,22 @@ def _checkpoint_task(weights: Path) -> str:
     from ..yolov5.checkpoint import checkpoint_task
 
     return checkpoint_task(weights)
+
+
+def _task_of(ckpt: Any, options: ExportOptions) -> tuple[str, int]:
+    """A loaded checkpoint's task and mask coefficients per candidate (0 but for a Segment head)."""
+    num_masks = int(getattr(ckpt.model.model[-1], "nm", 0))
+    if ckpt.task == "segment" and options.rect:
+        raise InputError("--rect is not supported for segmentation models yet")
+    return ckpt.task, num_masks
+
+
+def _parity_check(task: str) -> Callable[..., Any]:
+    """The parity check of a task: detections, or detections, protos and masks (``parity_segment``)."""
+    if task == "segment":
+        from .parity_segment import verify_segment_parity
+
+        return verify_segment_parity
+    from .parity import verify_parity
+
+    return verify_parity

@@ -160,24 +160,40 @@ def nms(
     The thresholds and ``max_det`` are tensors (chosen per request); ``options`` gives the structure
     (``multi_label``, ``agnostic``, ``max_nms``); its own thresholds are not used here.
     """
-    candidates = tf.boolean_mask(prediction, prediction[:, 4] > conf_threshold)
+    boxes, scores, classes, _ = nms_rows(prediction, conf_threshold, iou_threshold, max_det, options)
+    return boxes, scores, classes
+
+
+def nms_rows(
+    prediction: tf.Tensor,
+    conf_threshold: tf.Tensor,
+    iou_threshold: tf.Tensor,
+    max_det: tf.Tensor,
+    options: NMSConfig,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """:func:`nms`, plus each survivor's row in ``prediction`` (int32 [k]): what a segmentation model
+    gathers its mask coefficients by (YOLOv5's NMS carries them through the same way)."""
+    rows = tf.where(prediction[:, 4] > conf_threshold)[:, 0]
+    candidates = tf.gather(prediction, rows)
     class_scores = candidates[:, 5:] * candidates[:, 4:5]
     cxcy, wh = candidates[:, 0:2], candidates[:, 2:4]
     boxes = tf.concat([cxcy - wh / 2.0, cxcy + wh / 2.0], axis=1)
     if options.multi_label:
         hits = tf.where(class_scores > conf_threshold)
-        boxes = tf.gather(boxes, hits[:, 0])
+        boxes, rows = tf.gather(boxes, hits[:, 0]), tf.gather(rows, hits[:, 0])
         scores = tf.gather_nd(class_scores, hits)
         classes = tf.cast(hits[:, 1], tf.int32)
     else:
         classes = tf.argmax(class_scores, axis=1, output_type=tf.int32)
         scores = tf.reduce_max(class_scores, axis=1)
         keep = scores > conf_threshold
-        boxes, scores, classes = (tf.boolean_mask(t, keep) for t in (boxes, scores, classes))
+        boxes, scores, classes, rows = (tf.boolean_mask(t, keep) for t in (boxes, scores, classes, rows))
     count = tf.shape(scores)[0]
     top = tf.math.top_k(scores, k=tf.minimum(count, options.max_nms), sorted=True).indices
-    boxes, scores, classes = (tf.gather(t, top) for t in (boxes, scores, classes))
+    boxes, scores, classes, rows = (tf.gather(t, top) for t in (boxes, scores, classes, rows))
     offset = 0.0 if options.agnostic else CLASS_OFFSET
     shifted = boxes + tf.cast(classes, tf.float32)[:, None] * offset
     kept = tf.image.non_max_suppression(shifted, scores, max_output_size=max_det, iou_threshold=iou_threshold)
-    return tf.gather(boxes, kept), tf.gather(scores, kept), tf.gather(classes, kept)
+    picked = (tf.gather(t, kept) for t in (boxes, scores, classes, rows))
+    boxes, scores, classes, rows = picked
+    return boxes, scores, classes, tf.cast(rows, tf.int32)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .._errors import CheckpointError, UnsafeCheckpointError
-from . import classify, common, experimental, ghost, transformer, yolo
+from . import classify, common, experimental, ghost, segment, transformer, yolo
 
 # Our classes by YOLOv5 name: every layer of models/common.py and models/experimental.py
 # (v5.0 to v7.0) that a detection model can hold ...
@@ -63,17 +63,20 @@ LAYERS: dict[str, type[nn.Module]] = {
         experimental.Sum,
         experimental.MixConv2d,
         classify.Classify,  # v7.0's classification head
+        segment.Proto,  # v7.0's segmentation prototype masks
     )
 }
 # ... and models/yolo.py (v7.0 pickles DetectionModel; earlier releases Model).
-MODELS: dict[str, type[nn.Module]] = {"Model": yolo.Model, "DetectionModel": yolo.Model, "Detect": yolo.Detect}
-MODELS["ClassificationModel"] = classify.ClassificationModel  # v7.0
-# YOLOv5 classes of other tasks: a clear refusal rather than "unknown layer".
-_OTHER_TASKS = {
-    "Segment": "segmentation",
-    "SegmentationModel": "segmentation",
-    "Proto": "segmentation",
+MODELS: dict[str, type[nn.Module]] = {
+    "Model": yolo.Model,
+    "DetectionModel": yolo.Model,
+    "Detect": yolo.Detect,
+    "ClassificationModel": classify.ClassificationModel,
+    "SegmentationModel": segment.SegmentationModel,
+    "Segment": segment.Segment,
 }
+# YOLOv5 classes of other tasks: a clear refusal rather than "unknown layer".
+_OTHER_TASKS: dict[str, str] = {}
 _PACKAGES = ("models.", "yolov5.models.")  # YOLOv5's repository; the yolov5 PyPI package
 
 
@@ -139,6 +142,25 @@ for _module, _names in (
 ):
     for _name in _names:
         _PLAIN_GLOBALS[(_module, _name)] = classify.InertTransform
+
+
+def _forward_getter(spelling: str) -> Any:
+    """``getattr`` as protocol-2 pickles use it for a function named by a dotted path: v7.0's Segment
+    keeps the unbound ``Detect.forward``. Only ``forward`` of one of our YOLOv5 classes resolves."""
+
+    def forward_of(*args: Any) -> Any:
+        ours = (*LAYERS.values(), *MODELS.values())
+        if len(args) != 2 or args[1] != "forward" or not any(args[0] is cls for cls in ours):
+            raise UnsafeCheckpointError(
+                f"checkpoint calls '{spelling}.getattr' on {args!r}; only a YOLOv5 layer's forward is allowed"
+            )
+        return args[0].forward
+
+    return forward_of
+
+
+for _spelling in ("__builtin__", "builtins"):
+    _PLAIN_GLOBALS[(_spelling, "getattr")] = _forward_getter(_spelling)
 _DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
 
 

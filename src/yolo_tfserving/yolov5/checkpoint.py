@@ -26,6 +26,7 @@ from .._errors import CheckpointError, UnsafeCheckpointError
 from . import common, yolo
 from .allowlist import resolve_global
 from .classify import ClassificationModel, LoadedClassifier, prepare_classifier
+from .segment import Segment
 
 _resolve_global = resolve_global  # the name tests and older callers use
 
@@ -52,6 +53,7 @@ class LoadedCheckpoint:
     strides: tuple[int, ...]
     num_classes: int
     date: str | None
+    task: str = "detect"  # "segment" for a Segment head (ExportMetadata.task)
 
 
 def load_checkpoint(path: str | Path, *, fuse: bool = True) -> LoadedCheckpoint:
@@ -156,7 +158,8 @@ def _prepare(model: yolo.Model, path: Path, *, fuse: bool, date: str | None) -> 
         raise CheckpointError(f"{path}: {len(names)} class names for {detect.nc} classes")
     for p in model.parameters():
         p.requires_grad_(False)
-    return LoadedCheckpoint(model=model, names=names, strides=strides, num_classes=detect.nc, date=date)
+    task = "segment" if isinstance(detect, Segment) else "detect"
+    return LoadedCheckpoint(model=model, names=names, strides=strides, num_classes=detect.nc, date=date, task=task)
 
 
 def _upgrade_legacy_modules(model: nn.Module) -> None:

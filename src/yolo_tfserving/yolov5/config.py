@@ -65,6 +65,13 @@ OTHER_BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
+def _task_heads() -> dict[str, type[nn.Module]]:
+    """Heads of other tasks, looked up lazily: their module imports ``yolo``, which imports this one."""
+    from . import segment
+
+    return {"Segment": segment.Segment}
+
+
 def make_divisible(x: float, divisor: int) -> int:
     return math.ceil(x / divisor) * divisor
 
@@ -130,10 +137,12 @@ def _layer_args(
         args, c_out = [ch[source]], ch[source]
     elif name == "Concat":
         c_out = sum(ch[j] for j in source)
-    elif name == "Detect":
+    elif name in ("Detect", "Segment"):
         if isinstance(args[1], int):  # placeholder anchors, replaced by AutoAnchor in training
             args[1] = [list(range(args[1] * 2))] * len(source)
         args.append([ch[j] for j in source])
+        if name == "Segment":  # [nc, anchors, nm, npr, ch]: the protos' width scales like a block's
+            args[3] = make_divisible(args[3] * width, 8)
     elif name == "Contract":
         c_out = ch[source] * args[0] ** 2
     elif name == "Expand":
@@ -154,7 +163,7 @@ def _parse_rows(
     for index, (source, number, name, raw_args) in enumerate(rows):
         args = [_resolve_arg(a, nc, anchors) for a in raw_args]
         repeats = max(round(number * depth), 1) if number > 1 else number
-        module_cls = CHANNEL_BLOCKS.get(name) or OTHER_BLOCKS.get(name)
+        module_cls = CHANNEL_BLOCKS.get(name) or OTHER_BLOCKS.get(name) or _task_heads().get(name)
         if module_cls is None:
             raise CheckpointError(f"layer {index}: module type {name!r} is not supported")
         args, c_out, repeats = _layer_args(name, source, args, repeats, ch, c_out, no, width)
@@ -176,4 +185,4 @@ def _type_name(cls: type) -> str:
     if cls.__module__.startswith("torch."):
         return f"{cls.__module__}.{cls.__qualname__}"
     home = "models.experimental" if cls.__module__.endswith(".experimental") else "models.common"
-    return f"{'models.yolo' if cls is Detect else home}.{cls.__qualname__}"
+    return f"{'models.yolo' if issubclass(cls, Detect) else home}.{cls.__qualname__}"

@@ -56,6 +56,10 @@ class Model(nn.Module):
         """The feature maps the Detect head takes, one per level (NCHW, largest first)."""
         return self._run(x, stop_before_head=True)  # type: ignore[return-value]
 
+    def trunk_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """What the exported trunk computes (the head's feature maps; a segmentation model adds its protos)."""
+        return self.features(x)
+
     def _run(self, x: Any, *, stop_before_head: bool) -> torch.Tensor | list[torch.Tensor]:
         saved: list[Any] = []
         for layer in self.model:
@@ -87,7 +91,7 @@ class Trunk(nn.Module):
         self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.inner.features(x))
+        return tuple(self.inner.trunk_outputs(x))
 
 
 DetectionModel = Model  # the name YOLOv5 v7.0 pickles
@@ -98,7 +102,7 @@ def _init_detect_biases(detect: Detect) -> None:
     for conv, stride in zip(detect.m, detect.stride, strict=True):
         bias = conv.bias.detach().view(detect.na, -1)  # type: ignore[union-attr,operator]
         bias[:, 4] += math.log(8 / (640 / float(stride)) ** 2)
-        bias[:, 5:] += math.log(0.6 / (detect.nc - 0.99))
+        bias[:, 5 : 5 + detect.nc] += math.log(0.6 / (detect.nc - 0.99))
         conv.bias = nn.Parameter(bias.view(-1))
 
 
@@ -148,14 +152,16 @@ def build_model(
     depth_multiple: float = 0.33,
     names: Sequence[str] | None = None,
     seed: int = 0,
+    model_cls: type[Model] = Model,
 ) -> Model:
     """A random-weight YOLOv5 model of architecture ``cfg`` (default: the v6/v7 YOLOv5n), for tests and demos.
 
-    ``nc``, ``width_multiple`` and ``depth_multiple`` override the architecture's own.
+    ``nc``, ``width_multiple`` and ``depth_multiple`` override the architecture's own; ``model_cls``
+    is the container (``segment.SegmentationModel`` for a Segment head).
     """
     torch.manual_seed(seed)
     cfg = dict(cfg or YOLOV5N_ARCH, nc=nc, width_multiple=width_multiple, depth_multiple=depth_multiple)
-    model = Model(cfg)
+    model = model_cls(cfg)
     if names is not None:
         if len(names) != nc:
             raise InputError(f"got {len(names)} names for {nc} classes")
