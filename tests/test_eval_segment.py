@@ -117,3 +117,31 @@ def test_segm_scores_need_segmentations(tmp_path: Path) -> None:
         coco_scores(ds.coco_ground_truth(("cat", "dog")), rows, iou_type="segm")
     with pytest.raises(InputError, match="iou_type"):
         coco_scores(ds.coco_ground_truth(("cat", "dog")), rows, iou_type="keypoints")
+
+
+def test_letterbox_backend_adds_masks_for_a_segmentation_network(tmp_path: Path) -> None:
+    from yolo_tfserving.evaluation.backends import LetterboxBackend
+    from yolo_tfserving.ops import NMSConfig
+
+    rng = np.random.default_rng(2)
+    pred = rng.uniform(0, 1, (120, 5 + 2 + 32)).astype(np.float32)
+    pred[:, :4] *= 64
+    pred[:, 7:] = rng.normal(0, 2, (120, 32))
+    protos = np.kron(rng.normal(size=(4, 4, 32)), np.ones((4, 4, 1))).astype(np.float32)
+    seen: list[tuple[int, ...]] = []
+
+    def raw_fn(canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(canvas.shape)
+        return pred, protos
+
+    image = tmp_path / "im.png"
+    Image.new("RGB", (100, 70), (50, 120, 200)).save(image)
+    config = NMSConfig(conf_threshold=0.3)
+    seg = LetterboxBackend("seg", raw_fn, size_hw=(64, 64), class_names=("cat", "dog"), nms=config)
+    dets = seg.detect(image)
+    assert seen == [(64, 64, 3)] and len(dets) > 2
+    assert dets.mask is not None and dets.mask.shape == (len(dets), 70, 100) and dets.mask.any()
+    plain = LetterboxBackend("det", lambda _: pred[:, :7], size_hw=(64, 64), class_names=("cat", "dog"), nms=config)
+    boxes_only = plain.detect(image)
+    assert boxes_only.mask is None
+    assert np.array_equal(boxes_only.xyxy, dets.xyxy) and np.array_equal(boxes_only.class_id, dets.class_id)

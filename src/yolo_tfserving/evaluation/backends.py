@@ -11,10 +11,11 @@
 =============== ===================================================================================
 
 The numpy backends share one pipeline (same decoding, letterbox, NMS, rescaling), so they
-differ only by the network's arithmetic. The remote backends default to ``mode="client"``
-(letterbox and NMS here, the ``raw`` model over the wire), because the in-graph ``detect``
-signature's ``multi_label`` is fixed at export time (off by default) and eval wants val.py's
-multi-label NMS.
+differ only by the network's arithmetic. A segmentation model's network also returns its protos
+(NHWC here), and the pipeline adds YOLOv5's masks (``ops.segments_from_predictions``).
+The remote backends default to ``mode="client"`` (letterbox and NMS here, the ``raw`` model
+over the wire), because the in-graph ``detect`` signature's ``multi_label`` is fixed at export
+time (off by default) and eval wants val.py's multi-label NMS.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from .._deps import require
 from .._errors import InputError, RequestError
 from ..client.detections import Detections
 from ..client.images import prepare
-from ..ops import NMSConfig, detections_from_predictions, letterbox_batch
+from ..ops import NMSConfig, detections_from_predictions, letterbox_batch, segments_from_predictions
+from ..ops.masks import MaskCrops
 
 log = logging.getLogger("yolo_tfserving.evaluation")
+
+# a network's outputs for one canvas: predictions, or (a segmentation model) predictions and NHWC protos
+RawOutputs = NDArray[np.float32] | tuple[NDArray[np.float32], NDArray[np.float32]]
 
 BACKENDS = ("torch", "onnxruntime", "tf", "tf-bf16", "tf-detect", "rest", "grpc")
 DEFAULT_IMGSZ = 640
@@ -89,7 +94,7 @@ class LetterboxBackend:
     def __init__(
         self,
         name: str,
-        raw_fn: Callable[[NDArray[np.uint8]], NDArray[np.float32]],
+        raw_fn: Callable[[NDArray[np.uint8]], RawOutputs],
         *,
         size_hw: tuple[int, int],
         class_names: tuple[str, ...],
@@ -112,15 +117,16 @@ class LetterboxBackend:
     def detect(self, path: Path) -> Detections:
         rgb = prepare(path).rgb
         canvases, (plan,) = letterbox_batch([rgb], self.size_hw, rect_stride=self.rect_stride)
-        predictions = np.asarray(self._raw_fn(canvases[0]))
-        xyxy, scores, classes = detections_from_predictions(predictions, plan, self.nms)
-        return Detections.from_arrays(
-            xyxy,
-            scores,
-            classes,
-            names=self._names,
-            image_size_hw=(int(rgb.shape[0]), int(rgb.shape[1])),
-        )
+        outputs = self._raw_fn(canvases[0])
+        size_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        masks = None
+        if isinstance(outputs, tuple):
+            predictions, protos = (np.asarray(o) for o in outputs)
+            xyxy, scores, classes, windows, crops = segments_from_predictions(predictions, protos, plan, self.nms)
+            masks = MaskCrops(windows, size_hw, crops=crops)
+        else:
+            xyxy, scores, classes = detections_from_predictions(np.asarray(outputs), plan, self.nms)
+        return Detections.from_arrays(xyxy, scores, classes, names=self._names, image_size_hw=size_hw, mask_crops=masks)
 
     def close(self) -> None:
         if self._closer is not None:
@@ -143,9 +149,12 @@ def torch_backend(weights: Path, *, nms: NMSConfig, imgsz: int = DEFAULT_IMGSZ) 
         raise InputError(f"--imgsz must be a positive multiple of the model's stride {stride}, got {imgsz}")
     model = ckpt.model
 
-    def run(canvas: NDArray[np.uint8]) -> NDArray[np.float32]:
+    def run(canvas: NDArray[np.uint8]) -> RawOutputs:
         with torch.inference_mode():
-            return model(torch.from_numpy(_nchw(canvas))).numpy()[0]  # type: ignore[no-any-return]
+            out = model(torch.from_numpy(_nchw(canvas)))
+        if isinstance(out, tuple):  # a SegmentationModel: (predictions, protos NCHW)
+            return out[0].numpy()[0], out[1].numpy()[0].transpose(1, 2, 0)
+        return out.numpy()[0]  # type: ignore[no-any-return]
 
     return LetterboxBackend("torch", run, size_hw=(imgsz, imgsz), class_names=ckpt.names, nms=nms)
 
@@ -160,8 +169,11 @@ def onnxruntime_backend(onnx_path: Path, *, nms: NMSConfig, imgsz: int | None = 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
-    def run(canvas: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return session.run(None, {input_name: _nchw(canvas)})[0][0]  # type: ignore[no-any-return]
+    def run(canvas: NDArray[np.uint8]) -> RawOutputs:
+        outputs = session.run(None, {input_name: _nchw(canvas)})
+        if len(outputs) > 1 and np.ndim(outputs[1]) == 4:  # a segmentation model: predictions, protos NCHW
+            return outputs[0][0], outputs[1][0].transpose(1, 2, 0)
+        return outputs[0][0]  # type: ignore[no-any-return]
 
     return LetterboxBackend("onnxruntime", run, size_hw=info.size_hw, class_names=info.class_names, nms=nms)
 
@@ -184,9 +196,12 @@ def tf_raw_backend(
         raise InputError(f"{version_dir} has no 'raw' signature; was it exported by yolo-tfserving?")
     signature = servable.signature("raw")
 
-    def run(canvas: NDArray[np.uint8]) -> NDArray[np.float32]:
+    def run(canvas: NDArray[np.uint8]) -> RawOutputs:
         x = (canvas.astype(np.float32) / np.float32(255.0))[None]
-        return servable.run(signature, {"images": x})["predictions"][0]  # type: ignore[no-any-return]
+        outputs = servable.run(signature, {"images": x})
+        if "protos" in outputs:  # a segmentation model (protos NHWC already)
+            return outputs["predictions"][0], outputs["protos"][0]
+        return outputs["predictions"][0]  # type: ignore[no-any-return]
 
     name = "tf-bf16" if mixed_precision else "tf"
     return LetterboxBackend(
