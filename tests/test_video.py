@@ -115,6 +115,20 @@ def test_frames_count_size_and_timestamps(clip: Path) -> None:
         assert [f.index for f in strided] == [0, 3, 6, 9, 12, 15, 18] and video.decoded == 20
 
 
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(".mov", "mpeg4"), (".avi", "mpeg4"), (".mkv", "libx264"), (".webm", "libvpx-vp9")]
+)
+def test_every_container_decodes_with_count_and_timestamps(tmp_path: Path, suffix: str, codec: str) -> None:
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {codec} encoder")
+    path = tmp_path / f"clip{suffix}"
+    make_video(path, frames=15, codec=codec)
+    with VideoSource(str(path)) as video:
+        frames = list(video.frames())
+        assert video.frame_count == 15 and video.size_hw == (48, 64)  # Matroska/WebM: from the duration
+    assert [f.timestamp_ms for f in frames] == pytest.approx([i * 40.0 for i in range(15)])
+
+
 @pytest.mark.parametrize("content", [b"", b"not a video at all" * 100])
 def test_unreadable_file_is_one_clear_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.mp4"
@@ -443,3 +457,35 @@ def test_interrupt_before_the_first_frame_leaves_no_video(clip: Path, tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         detect_video(FakeDetector(), clip, outputs=VideoOutputs(video=tmp_path / "v.mp4"), on_open=interrupt)
     assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_real_model_on_a_coco_clip(real_export: tuple[Path, Any], tmp_path: Path) -> None:
+    """The real yolov5n on a clip panning over a coco128 picture: real detections, and each frame's
+    equal to ``Client.detect`` on the decoded frame (gRPC, server mode, JPEG as the pipeline sends)."""
+    from PIL import Image
+
+    from helpers import coco128_images
+
+    picture = np.asarray(Image.open(coco128_images(1)[0]).convert("RGB").resize((800, 560)))
+    clip = tmp_path / "coco.mp4"
+    container = av.open(str(clip), mode="w")
+    stream = container.add_stream(pick_encoder(), rate=30)
+    stream.height, stream.width = 480, 640
+    stream.pix_fmt = "yuv420p"
+    for i in range(12):
+        frame = np.ascontiguousarray(picture[i * 6 : i * 6 + 480, i * 12 : i * 12 + 640])
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    with running_server(model_name="yolov5", model_base_path=str(real_export[0] / "yolov5")) as server:
+        with Client(_url(server, "grpc")) as client:
+            seen: list[FrameResult] = []
+            detect_video(client, clip, in_flight=4, on_frame=seen.append)
+            encode = _frame_encoder("server", _Settings(1, 1, 1, None, "jpeg", 95))
+            expected = [client.detect(PreparedImage(rgb=f, encoded=encode(f))) for f in decoded_frames(clip)]
+    assert len(seen) == 12 and all(len(e) > 0 for e in expected)
+    assert all(r.detections == e for r, e in zip(seen, expected, strict=True))

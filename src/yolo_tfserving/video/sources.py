@@ -2,7 +2,7 @@
 
 A source is a video file (``.mp4 .mov .avi .mkv .webm`` ...), a webcam index (``0``), or a
 ``rtsp://``, ``rtmp://``, ``http(s)://`` stream. Decoding is PyAV's (FFmpeg). Files know their
-frame count (when the container says it); webcams and streams do not.
+frame count (or it is estimated from their duration); webcams and streams do not.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class VideoSource:
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps: Fraction = Fraction(rate) if rate else DEFAULT_FPS
         frames = int(self._stream.frames or 0)
+        if frames <= 0 and self._container.duration:  # Matroska/WebM/TS: estimated from the duration
+            frames = round(self._container.duration / 1_000_000 * float(self.fps))
+        # the length for the progress bar's ETA: the container's count, else the estimate; None for streams
         self.frame_count: int | None = frames if frames > 0 and not self.is_stream else None
         self.decoded = 0
 
