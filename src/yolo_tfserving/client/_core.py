@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import InputError, RequestError
-from ..ops import NMSConfig, detections_from_predictions, letterbox_batch
+from ..ops import NMSConfig, detections_from_predictions, letterbox_batch, segments_from_predictions
+from ..ops.masks import MaskCrops
 from ._transport import ModelTarget
 from .detections import Detections
 from .images import PreparedImage
@@ -34,6 +35,7 @@ class ModelFacts:
     class_names: tuple[str, ...]
     max_pixels: int | None = None  # the model's image pixel limit (0: none); None: the export does not say
     rect_stride: int | None = None  # an ``export --rect`` model: canvases are multiples of this stride
+    num_masks: int = 0  # a segmentation model's mask coefficients per row (its raw ``protos`` channels); 0: detect
 
 
 @dataclass(frozen=True)
@@ -142,14 +144,27 @@ class _Core:
         return letterbox_batch([p.rgb for p in images], facts.size_hw, rect_stride=facts.rect_stride)
 
     def client_response(
-        self, predictions: NDArray[Any], plans: list[Any], images: Sequence[PreparedImage], cfg: NMSConfig
+        self,
+        predictions: NDArray[Any],
+        plans: list[Any],
+        images: Sequence[PreparedImage],
+        cfg: NMSConfig,
+        protos: NDArray[Any] | None = None,
     ) -> list[Detections]:
+        """Raw predictions -> Detections; with a segmentation model's ``protos`` (NHWC), masks as well."""
         assert self.facts is not None
         out = []
-        for pred, plan, p in zip(predictions, plans, images, strict=True):
-            xyxy, scores, classes = detections_from_predictions(pred, plan, cfg)
+        for i, (pred, plan, p) in enumerate(zip(predictions, plans, images, strict=True)):
+            masks = None
+            if protos is None:
+                xyxy, scores, classes = detections_from_predictions(pred, plan, cfg)
+            else:
+                xyxy, scores, classes, windows, crops = segments_from_predictions(pred, protos[i], plan, cfg)
+                masks = MaskCrops(windows, p.size_hw, crops=crops)
             out.append(
-                Detections.from_arrays(xyxy, scores, classes, names=self.facts.class_names, image_size_hw=p.size_hw)
+                Detections.from_arrays(
+                    xyxy, scores, classes, names=self.facts.class_names, image_size_hw=p.size_hw, mask_crops=masks
+                )
             )
         return out
 
@@ -162,6 +177,15 @@ class _Core:
         dims = raw["inputs"]["images"]["tensor_shape"]["dim"]
         out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
         return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
+
+    @staticmethod
+    def num_masks_from_metadata(metadata: dict[str, Any]) -> int:
+        """A segmentation model's mask coefficients per row: its ``raw`` ``protos`` output's channels (else 0)."""
+        raw = metadata["metadata"]["signature_def"]["signature_def"].get("raw") or {}
+        protos = raw.get("outputs", {}).get("protos")
+        if protos is None:
+            return 0
+        return int(protos["tensor_shape"]["dim"][3]["size"])
 
     @staticmethod
     def has_limits(metadata: dict[str, Any]) -> bool:
