@@ -272,17 +272,30 @@ _LABELS = {
 }
 
 
+def _cpu_where(per_image: dict[str, dict[str, float]], name: str) -> float:
+    """CPU ms per image where the model ran: this process in-process, the server's process when served."""
+    return per_image[name]["bench_process" if name.startswith("in_process") else "server_process"]
+
+
 def to_markdown(res: dict[str, Any]) -> str:
     med, lat = res["median_ms"], res["latency_ratio_to_in_process"]
     thr, tr = res["throughput_images_per_s"], res["throughput_ratio_to_in_process"]
+    cpu1, cpu8 = res["cpu_ms_per_image_1_client"], res["cpu_ms_per_image_8_clients"]
+    n = res["clients"]
     lines = [
         f"yolov5n 640, `serving_default`, image {res['image']}, default server options (no batching); "
-        f"{res['rounds']} interleaved rounds ({res['machine']}).",
+        f"{res['rounds']} interleaved rounds ({res['machine']}). CPU ms per image: of this process in-process, of "
+        "the server's process (every thread) when served.",
         "",
-        f"| path | 1 client: median ms | vs in-process | {res['clients']} clients: images/s | vs in-process |",
-        "|---|---:|---:|---:|---:|",
+        f"| path | 1 client: median ms | vs in-process | CPU ms/image | {n} clients: images/s | vs in-process "
+        "| CPU ms/image |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {_LABELS.get(k, k)} | {med[k]:.1f} | {lat[k]:.3f}x | {thr[k]:.1f} | {tr[k]:.3f}x |" for k in med]
+    lines += [
+        f"| {_LABELS.get(k, k)} | {med[k]:.1f} | {lat[k]:.3f}x | {_cpu_where(cpu1, k):.1f} | {thr[k]:.1f} "
+        f"| {tr[k]:.3f}x | {_cpu_where(cpu8, k):.1f} |"
+        for k in med
+    ]
     return "\n".join(lines)
 
 
