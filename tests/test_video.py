@@ -235,20 +235,52 @@ def test_interrupt_closes_outputs_at_the_last_frame(tmp_path: Path) -> None:
         assert len(list(video.frames())) == 8
 
 
-def test_stream_that_breaks_keeps_what_came_before(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = VideoSource.frames
+@pytest.fixture(scope="module")
+def http_stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTP server on loopback serving a 60-frame MPEG-TS clip: ``<url>/full.ts`` whole, ``<url>/cut.ts``
+    announced whole but cut at half and the connection closed (a stream that breaks)."""
+    import http.server
+    import socketserver
+    import threading
 
-    def breaking(self: VideoSource, *, stride: int = 1) -> Iterator[Any]:
-        for frame in original(self, stride=stride):
-            if frame.index == 5:
-                raise InputError(f"video {self.name} broke after 5 frames: Connection reset by peer")
-            yield frame
+    path = tmp_path_factory.mktemp("stream") / "s.ts"
+    make_video(path, frames=60)
+    data = path.read_bytes()
 
-    monkeypatch.setattr(VideoSource, "frames", breaking)
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            cut = self.path.endswith("cut.ts")
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2] if cut else data)
+            self.close_connection = True
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_stream_that_ends_and_one_that_breaks(http_stream: str, tmp_path: Path) -> None:
+    with VideoSource(f"{http_stream}/full.ts") as video:
+        assert video.is_stream and video.frame_count is None and video.fps == 25
+    whole = detect_video(FakeDetector(), f"{http_stream}/full.ts", batch_size=2)
+    assert whole.frames == 60 and whole.error is None
     jsonl = tmp_path / "broke.jsonl"
-    summary = detect_video(FakeDetector(), clip, outputs=VideoOutputs(jsonl=jsonl), batch_size=2)
-    assert summary.frames == 5 and summary.error is not None and "Connection reset" in summary.error
-    assert len(jsonl.read_text().splitlines()) == 5
+    broke = detect_video(FakeDetector(), f"{http_stream}/cut.ts", outputs=VideoOutputs(jsonl=jsonl), batch_size=2)
+    assert 0 < broke.frames < 60 and broke.error is not None and "broke after" in broke.error
+    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert frames == list(range(broke.frames))  # every frame before the break, the last partial batch too
 
 
 def test_bad_options_are_input_errors(clip: Path) -> None:
@@ -308,7 +340,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-def test_detect_cli_on_videos(served: Any, clip: Path, tmp_path: Path) -> None:
+def test_detect_cli_on_videos(served: Any, clip: Path, http_stream: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     url = _url(served, "rest")
     proc = _cli(str(clip), "--url", url, "--conf", "0.001", "--out", str(out), "--save-images", "--format", "coco")
@@ -321,6 +353,11 @@ def test_detect_cli_on_videos(served: Any, clip: Path, tmp_path: Path) -> None:
     proc = _cli(str(clip), "--grpc", f"127.0.0.1:{served.grpc_port}", "--vid-stride", "2", "--max-frames", "5")
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["frame"] for line in proc.stdout.splitlines()] == [0, 2, 4, 6, 8]
+
+    proc = _cli(f"{http_stream}/cut.ts", "--url", url, "--out", str(out))
+    assert proc.returncode == 1 and proc.stderr.count("error:") == 1 and "broke after" in proc.stderr
+    (jsonl,) = out.glob("stream_127.0.0.1_*_cut.ts.jsonl")  # the URL made a file name
+    assert 0 < len(jsonl.read_text().splitlines()) < 60
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"garbage" * 50)
