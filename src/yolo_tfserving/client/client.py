@@ -45,6 +45,7 @@ from ._core import (
     _Steps,
 )
 from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, RestTransport
+from .classification import Classification, ClassifierFacts, classify_steps
 from .detections import Detections
 from .images import ImageInput, PreparedImage, prepare
 
@@ -110,19 +111,16 @@ class _ClientBase:
         return "raw", {"images": canvases.astype(np.float32) / np.float32(255.0)}, "predictions"
 
     @staticmethod
-    def _raw_predictions(outputs: dict[str, NDArray[Any]], name: str = "predictions") -> NDArray[Any]:
-        """The raw output ``name`` (``raw``), or its ``name_bytes`` TensorProtos decoded (``raw_bytes``)."""
-        if name in outputs:
-            return outputs[name]
+    def _raw_predictions(outputs: dict[str, NDArray[Any]]) -> NDArray[Any]:
+        if "predictions" in outputs:
+            return outputs["predictions"]
         from .._wire.tensors import tensor_proto_to_ndarray
         from .._wire.tf_core_pb2 import TensorProto
 
-        if f"{name}_bytes" not in outputs:
-            raise RequestError(f"the model's raw outputs lack {name!r} (have {sorted(outputs)})", status="")
         try:
-            return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs[f"{name}_bytes"]])
+            return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
         except Exception as exc:  # a malformed TensorProto (protobuf's DecodeError, the codec's ValueError)
-            raise RequestError(f"the model's {name}_bytes output is not a TensorProto: {exc}", status="") from exc
+            raise RequestError(f"the model's predictions_bytes output is not a TensorProto: {exc}", status="") from exc
 
     def _prepare_steps(self, images: Sequence[ImageInput]) -> _Steps[list[PreparedImage]]:
         """Plan: the decoded images, each checked against the pixel limit from its header first.
@@ -153,9 +151,7 @@ class _ClientBase:
     def _client_mode_response(
         self, outputs: dict[str, NDArray[Any]], plans: list[Any], prepared: Sequence[PreparedImage], cfg: NMSConfig
     ) -> list[Detections]:
-        facts = self._core.facts
-        protos = self._raw_predictions(outputs, "protos") if facts is not None and facts.num_masks else None
-        return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg, protos)
+        return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
 
     def _facts_steps(self) -> _Steps[ModelFacts]:
         """Plan: the model's input size, class names and pixel limit, read once from the server, then cached."""
@@ -164,8 +160,6 @@ class _ClientBase:
             return core.facts
         metadata = yield _Metadata()
         size_hw, nc = core.facts_from_metadata(metadata)
-        num_masks = core.num_masks_from_metadata(metadata)  # a segmentation model's rows end in its coefficients
-        nc -= num_masks
         names = yield _Predict("class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, "class_names")
         known: dict[str, int] = {}
         if core.has_limits(metadata):  # exports before the limit have no `limits` signature
@@ -185,7 +179,6 @@ class _ClientBase:
             class_names=tuple(_text(n) for n in names["class_names"]),
             max_pixels=known.get("max_pixels"),
             rect_stride=rect_stride,
-            num_masks=num_masks,
         )
         return core.facts
 
@@ -209,6 +202,16 @@ class _ClientBase:
         plans, signature, inputs, single = self._client_mode_request(prepared)
         outputs = yield _Predict(signature, inputs, single)
         return self._client_mode_response(outputs, plans, prepared, cfg)
+
+    _classifier_facts: ClassifierFacts | None = None  # a classifier's crop size and names (client mode), read once
+
+    def _classify_steps(self, images: Sequence[ImageInput], top_k: int | None) -> _Steps[list[Classification]]:
+        """Plan: ``classify_batch`` in either mode (see :mod:`.classification`)."""
+        prepared = yield from self._prepare_steps(images)
+        facts = self._classifier_facts
+        plan = classify_steps(prepared, mode=self.mode, protocol=self.protocol, facts=facts, k=top_k)
+        results, self._classifier_facts = yield from plan
+        return results
 
 
 class Client(_ClientBase):
@@ -286,6 +289,13 @@ class Client(_ClientBase):
         max_det: int | None = None,
     ) -> list[Detections]:
         return self._run(self._detect_steps(images, conf_threshold, iou_threshold, max_det))
+
+    def classify(self, image: ImageInput, *, top_k: int | None = None) -> Classification:
+        """A classification model's most probable classes for ``image`` (``top_k``: the model's 5 by default)."""
+        return self.classify_batch([image], top_k=top_k)[0]
+
+    def classify_batch(self, images: Sequence[ImageInput], *, top_k: int | None = None) -> list[Classification]:
+        return self._run(self._classify_steps(images, top_k))
 
     def _run(self, steps: _Steps[_T]) -> _T:
         """Perform a plan's calls, blocking, until it returns."""
@@ -373,6 +383,13 @@ class AsyncClient(_ClientBase):
         max_det: int | None = None,
     ) -> list[Detections]:
         return await self._run(self._detect_steps(images, conf_threshold, iou_threshold, max_det))
+
+    async def classify(self, image: ImageInput, *, top_k: int | None = None) -> Classification:
+        """A classification model's most probable classes for ``image`` (``top_k``: the model's 5 by default)."""
+        return (await self.classify_batch([image], top_k=top_k))[0]
+
+    async def classify_batch(self, images: Sequence[ImageInput], *, top_k: int | None = None) -> list[Classification]:
+        return await self._run(self._classify_steps(images, top_k))
 
     async def _run(self, steps: _Steps[_T]) -> _T:
         """Perform a plan's calls, awaiting each, until it returns."""
