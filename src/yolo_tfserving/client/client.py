@@ -111,16 +111,19 @@ class _ClientBase:
         return "raw", {"images": canvases.astype(np.float32) / np.float32(255.0)}, "predictions"
 
     @staticmethod
-    def _raw_predictions(outputs: dict[str, NDArray[Any]]) -> NDArray[Any]:
-        if "predictions" in outputs:
-            return outputs["predictions"]
+    def _raw_predictions(outputs: dict[str, NDArray[Any]], name: str = "predictions") -> NDArray[Any]:
+        """The raw output ``name`` (``raw``), or its ``name_bytes`` TensorProtos decoded (``raw_bytes``)."""
+        if name in outputs:
+            return outputs[name]
         from .._wire.tensors import tensor_proto_to_ndarray
         from .._wire.tf_core_pb2 import TensorProto
 
+        if f"{name}_bytes" not in outputs:
+            raise RequestError(f"the model's raw outputs lack {name!r} (have {sorted(outputs)})", status="")
         try:
-            return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs["predictions_bytes"]])
+            return np.stack([tensor_proto_to_ndarray(TensorProto.FromString(b)) for b in outputs[f"{name}_bytes"]])
         except Exception as exc:  # a malformed TensorProto (protobuf's DecodeError, the codec's ValueError)
-            raise RequestError(f"the model's predictions_bytes output is not a TensorProto: {exc}", status="") from exc
+            raise RequestError(f"the model's {name}_bytes output is not a TensorProto: {exc}", status="") from exc
 
     def _prepare_steps(self, images: Sequence[ImageInput]) -> _Steps[list[PreparedImage]]:
         """Plan: the decoded images, each checked against the pixel limit from its header first.
@@ -151,7 +154,9 @@ class _ClientBase:
     def _client_mode_response(
         self, outputs: dict[str, NDArray[Any]], plans: list[Any], prepared: Sequence[PreparedImage], cfg: NMSConfig
     ) -> list[Detections]:
-        return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg)
+        facts = self._core.facts
+        protos = self._raw_predictions(outputs, "protos") if facts is not None and facts.num_masks else None
+        return self._core.client_response(self._raw_predictions(outputs), plans, prepared, cfg, protos)
 
     def _facts_steps(self) -> _Steps[ModelFacts]:
         """Plan: the model's input size, class names and pixel limit, read once from the server, then cached."""
@@ -160,6 +165,8 @@ class _ClientBase:
             return core.facts
         metadata = yield _Metadata()
         size_hw, nc = core.facts_from_metadata(metadata)
+        num_masks = core.num_masks_from_metadata(metadata)  # a segmentation model's rows end in its coefficients
+        nc -= num_masks
         names = yield _Predict("class_names", {"class_ids": np.arange(nc, dtype=np.int32)}, "class_names")
         known: dict[str, int] = {}
         if core.has_limits(metadata):  # exports before the limit have no `limits` signature
@@ -179,6 +186,7 @@ class _ClientBase:
             class_names=tuple(_text(n) for n in names["class_names"]),
             max_pixels=known.get("max_pixels"),
             rect_stride=rect_stride,
+            num_masks=num_masks,
         )
         return core.facts
 
