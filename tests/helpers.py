@@ -90,6 +90,24 @@ def yolov5_class_paths(*, release: str = "v7.0", prefix: str = "") -> Iterator[N
                 sys.modules[name] = previous
 
 
+@contextlib.contextmanager
+def seg_class_paths() -> Iterator[None]:
+    """v7.0's class paths, plus where v7.0 keeps the segmentation classes (models.yolo, models.common)."""
+    from yolo_tfserving.yolov5 import segment
+
+    moved = [(segment.Segment, "yolo"), (segment.SegmentationModel, "yolo"), (segment.Proto, "common")]
+    saved = [(cls, cls.__module__, cls.__qualname__) for cls, _ in moved]
+    with yolov5_class_paths(release="v7.0"):
+        try:
+            for cls, short in moved:
+                cls.__module__ = f"models.{short}"
+                setattr(sys.modules[f"models.{short}"], cls.__name__, cls)
+            yield
+        finally:
+            for cls, module, qualname in saved:
+                cls.__module__, cls.__qualname__ = module, qualname
+
+
 def save_yolov5_checkpoint(net: Any, path: Path, *, half: bool = True, key: str = "model", **extra: Any) -> Path:
     """torch.save a model the way YOLOv5's training does (a dict, fp16 weights)."""
     import copy

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import training_checkpoint, yolov5_class_paths
+from helpers import seg_class_paths, training_checkpoint
 from yolo_tfserving.yolov5 import segment
 from yolo_tfserving.yolov5.checkpoint import load_checkpoint
 
 NC = 3
 NAMES = ["cat", "dog", "bird"]
-
-
-@contextlib.contextmanager
-def seg_class_paths() -> Iterator[None]:
-    """v7.0's class paths, plus where v7.0 keeps the segmentation classes (models.yolo, models.common)."""
-    moved = [(segment.Segment, "yolo"), (segment.SegmentationModel, "yolo"), (segment.Proto, "common")]
-    saved = [(cls, cls.__module__, cls.__qualname__) for cls, _ in moved]
-    with yolov5_class_paths(release="v7.0"):
-        try:
-            for cls, short in moved:
-                cls.__module__ = f"models.{short}"
-                setattr(sys.modules[f"models.{short}"], cls.__name__, cls)
-            yield
-        finally:
-            for cls, module, qualname in saved:
-                cls.__module__, cls.__qualname__ = module, qualname
 
 
 def tiny_seg_model(seed: int = 0, *, confident: bool = False) -> segment.SegmentationModel:
@@ -240,7 +221,7 @@ def test_served_masks_equal_the_numpy_reference_on_the_models_own_raw_outputs(se
     raw = seg_saved.signatures["raw"](images=tf.constant(canvases.astype(np.float32) / 255.0))
     image_hw = rgb.shape[:2]
     (boxes, _, classes), want = reference_masks(
-        raw["predictions"].numpy()[0], raw["protos"].numpy()[0], plan, NMSConfig(), 32, image_hw
+        raw["predictions"].numpy()[0], raw["protos"].numpy()[0], plan, NMSConfig()
     )
     out = seg_saved.signatures["serving_default"](images=tf.constant([data]))
     n = int(out["num_detections"][0])

@@ -8,8 +8,7 @@
   ``process_mask_native`` in numpy (:mod:`yolo_tfserving.ops.masks`) on PyTorch's protos and the
   reference detection's coefficients. Each mask must reach ``mask_iou_floor`` (two empty masks agree).
 
-The numpy NMS returns boxes, not rows: a kept box's coefficients are those of the candidate row whose
-decoded box it is, bit for bit (the same float32 arithmetic produced it).
+The reference is client mode's own seg post-processing (:func:`ops.pipeline.segments_from_predictions`).
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ from numpy.typing import NDArray
 from .._deps import require
 from ..ops import box_iou, letterbox_batch
 from ..ops import masks as mask_ops
-from ..ops.boxes import cxcywh_to_xyxy
-from ..ops.letterbox import unletterbox_xyxy
-from ..ops.nms import NMSConfig, non_max_suppression
+from ..ops.letterbox import Letterbox
+from ..ops.nms import NMSConfig
+from ..ops.pipeline import segments_from_predictions
 from .parity import DetectionMatch, ParityOptions, _image_samples, _references, match_detections
 from .parity_ties import NMSInputs, TieCheck
 
@@ -114,31 +113,13 @@ class SegmentParityReport:
         return "\n".join(lines)
 
 
-def kept_rows(prediction: NDArray[np.float32], kept_xyxy: NDArray[np.float32], config: NMSConfig) -> NDArray[np.intp]:
-    """The candidate row of ``prediction`` each NMS-kept canvas box was decoded from (exact equality)."""
-    rows = np.nonzero(prediction[:, 4] > config.conf_threshold)[0]
-    decoded = cxcywh_to_xyxy(prediction[rows, :4].astype(np.float32, copy=False))
-    found = [rows[np.nonzero((decoded == box).all(axis=1))[0][0]] for box in kept_xyxy]
-    return np.asarray(found, dtype=np.intp)
-
-
 def reference_masks(
-    prediction: NDArray[np.float32],
-    protos_hwc: NDArray[np.float32],
-    plan: Any,
-    config: NMSConfig,
-    num_masks: int,
-    image_hw: tuple[int, int],
+    prediction: NDArray[np.float32], protos_hwc: NDArray[np.float32], plan: Letterbox, config: NMSConfig
 ) -> tuple[tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]], NDArray[np.bool_]]:
-    """YOLOv5's segment predict path in numpy: NMS on the scored columns, masks from the kept rows'
-    coefficients. Returns ((boxes in source pixels, scores, classes), bool [n, H, W])."""
-    scored = prediction.shape[1] - num_masks
-    xyxy, scores, classes = non_max_suppression(prediction[:, :scored], config)
-    coefficients = prediction[kept_rows(prediction[:, :scored], xyxy, config), scored:]
-    boxes = unletterbox_xyxy(xyxy, plan).astype(np.float32, copy=False)
-    canvas_hw = (protos_hwc.shape[0] * 4, protos_hwc.shape[1] * 4)
-    dense = mask_ops.process_mask_native(protos_hwc, coefficients, boxes, canvas_hw, image_hw)
-    return (boxes, scores, classes), dense
+    """YOLOv5's segment predict path in numpy (:func:`ops.pipeline.segments_from_predictions`, client mode's):
+    ((boxes in source pixels, scores, classes), dense masks bool [n, H, W])."""
+    boxes, scores, classes, windows, crops = segments_from_predictions(prediction, protos_hwc, plan, config)
+    return (boxes, scores, classes), mask_ops.paste(windows, crops, plan.source_hw)
 
 
 def mask_iou(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> float:
@@ -227,7 +208,7 @@ def verify_segment_parity(
         record("savedmodel_raw", raw["predictions"].numpy(), ref_pred)
         record("savedmodel_protos", raw["protos"].numpy(), ref_protos_hwc)
         image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-        ref, ref_dense = reference_masks(ref_pred[0], ref_protos_hwc[0], plan, meta.nms, num_masks, image_hw)
+        ref, ref_dense = reference_masks(ref_pred[0], ref_protos_hwc[0], plan, meta.nms)
         out = detect_fn(images=tf.constant([data]))
         n = int(out["num_detections"].numpy()[0])
         cand = (out["boxes"].numpy()[0, :n], out["scores"].numpy()[0, :n], out["classes"].numpy()[0, :n])
