@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import running_server
 from yolo_tfserving import Client, Detections, InputError, MissingDependencyError
@@ -359,6 +360,15 @@ def test_detect_cli_on_videos(served: Any, clip: Path, http_stream: str, tmp_pat
     (jsonl,) = out.glob("stream_127.0.0.1_*_cut.ts.jsonl")  # the URL made a file name
     assert 0 < len(jsonl.read_text().splitlines()) < 60
 
+    mixed = tmp_path / "mixed"  # a folder of videos and pictures: each goes its own way
+    mixed.mkdir()
+    (mixed / "clip.mp4").write_bytes(clip.read_bytes())
+    Image.fromarray(decoded_frames(clip)[0]).save(mixed / "still.png")
+    proc = _cli(str(mixed), "--url", url, "--out", str(tmp_path / "mixed_out"), "--max-frames", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "mixed_out").iterdir()) == ["clip.jsonl", "detections.json"]
+    assert len((tmp_path / "mixed_out" / "clip.jsonl").read_text().splitlines()) == 3
+
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"garbage" * 50)
     proc = _cli(str(broken), "--url", url)
@@ -501,8 +511,6 @@ def test_interrupt_before_the_first_frame_leaves_no_video(clip: Path, tmp_path: 
 def test_real_model_on_a_coco_clip(real_export: tuple[Path, Any], tmp_path: Path) -> None:
     """The real yolov5n on a clip panning over a coco128 picture: real detections, and each frame's
     equal to ``Client.detect`` on the decoded frame (gRPC, server mode, JPEG as the pipeline sends)."""
-    from PIL import Image
-
     from helpers import coco128_images
 
     picture = np.asarray(Image.open(coco128_images(1)[0]).convert("RGB").resize((800, 560)))
