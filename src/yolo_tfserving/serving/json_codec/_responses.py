@@ -16,22 +16,34 @@ from ._values import _json_string, _tf_name
 
 
 def _string_args(flat: np.ndarray, *, as_b64: bool, dtype: np.dtype[Any]) -> list[str]:
+    """Each string element's JSON text; an element repeated (detections' class names, their padding) is
+    escaped once."""
     texts: list[str] = []
+    memo: dict[str | bytes, str] = {}
     for item in flat.tolist():
-        if isinstance(item, str):
-            data = item.encode("utf-8", "surrogatepass") if as_b64 else b""
-            text = item
-        elif isinstance(item, (bytes, bytearray)):
-            data = bytes(item)
-            # RapidJSON writes the bytes as they are, valid UTF-8 or not.
-            text = "" if as_b64 else data.decode("utf-8", "surrogateescape")
+        if type(item) is str or type(item) is bytes:
+            text = memo.get(item)
+            if text is None:
+                text = memo[item] = _string_arg(item, as_b64=as_b64, dtype=dtype)
+            texts.append(text)
         else:
-            raise _invalid(f"Failed to write JSON value for tensor type: {_tf_name(dtype)}")
-        if as_b64:
-            texts.append('{"b64": "' + binascii.b2a_base64(data, newline=False).decode("ascii") + '"}')
-        else:
-            texts.append(_json_string(text))
+            texts.append(_string_arg(item, as_b64=as_b64, dtype=dtype))
     return texts
+
+
+def _string_arg(item: object, *, as_b64: bool, dtype: np.dtype[Any]) -> str:
+    if isinstance(item, str):
+        data = item.encode("utf-8", "surrogatepass") if as_b64 else b""
+        text = item
+    elif isinstance(item, (bytes, bytearray)):
+        data = bytes(item)
+        # RapidJSON writes the bytes as they are, valid UTF-8 or not.
+        text = "" if as_b64 else data.decode("utf-8", "surrogateescape")
+    else:
+        raise _invalid(f"Failed to write JSON value for tensor type: {_tf_name(dtype)}")
+    if as_b64:
+        return '{"b64": "' + binascii.b2a_base64(data, newline=False).decode("ascii") + '"}'
+    return _json_string(text)
 
 
 def _element_specs(name: str, array: np.ndarray) -> tuple[np.ndarray, list[Any]]:
