@@ -369,6 +369,9 @@ def test_detect_cli_on_videos(served: Any, clip: Path, http_stream: str, tmp_pat
     assert sorted(p.name for p in (tmp_path / "mixed_out").iterdir()) == ["clip.jsonl", "detections.json"]
     assert len((tmp_path / "mixed_out" / "clip.jsonl").read_text().splitlines()) == 3
 
+    proc = _cli(str(clip), "--url", url, "--frame-format", "gif")
+    assert proc.returncode == 2 and proc.stderr.count("error:") == 1 and "frame_format" in proc.stderr
+
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"garbage" * 50)
     proc = _cli(str(broken), "--url", url)

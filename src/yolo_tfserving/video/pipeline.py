@@ -97,6 +97,19 @@ class _Settings:
             raise InputError(f"jpeg_quality must be 1..100, got {self.jpeg_quality}")
 
 
+def check_options(
+    *,
+    batch_size: int = 1,
+    in_flight: int = 4,
+    vid_stride: int = 1,
+    max_frames: int | None = None,
+    frame_format: str = "jpeg",
+    jpeg_quality: int = 95,
+) -> None:
+    """:class:`InputError` for options :func:`detect_video` would refuse (before any source is opened)."""
+    _Settings(batch_size, in_flight, vid_stride, max_frames, frame_format, jpeg_quality).check()
+
+
 def detect_video(
     client: Detector,
     source: str | Path,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
-from .pipeline import Detector, VideoOutputs, VideoSummary, detect_video
+from .pipeline import Detector, VideoOutputs, VideoSummary, check_options, detect_video
 from .progress import frame_progress
 from .sources import VideoSource, is_stream
 
@@ -43,6 +43,7 @@ def detect_sources(
     """Run :func:`detect_video` on each source; ``(summaries, failed sources)``. ``pipeline``: its options."""
     if (save_video or coco) and out is None:
         raise InputError("annotated videos and COCO files need --out DIR")
+    check_options(**pipeline)
     summaries: list[VideoSummary] = []
     failed = 0
     used: set[str] = set()
