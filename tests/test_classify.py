@@ -375,3 +375,32 @@ def test_cli_export_of_a_classifier(cls_checkpoint: Path, tmp_path: Path) -> Non
     assert (tmp_path / "c" / "1" / "saved_model.pb").is_file()
     rect = CliRunner().invoke(app, [*args, "--rect", "--force"])
     assert rect.exit_code == 2 and "--rect" in rect.output
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_real_backbone_classifier_at_224(real_weights: Path, tmp_path: Path) -> None:
+    """v7.0's classify/train.py start from yolov5n.pt (real backbone, a new 1000-class head) at 224, as
+    yolov5n-cls: export parity on 8 coco128 images and served top-5 equal in both modes."""
+    import torch
+
+    from yolo_tfserving.client import Client
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+    from yolo_tfserving.yolov5.checkpoint import load_checkpoint
+    from yolo_tfserving.yolov5.classify import ClassificationModel
+
+    torch.manual_seed(0)
+    detection = load_checkpoint(real_weights, fuse=False).model
+    model = ClassificationModel(model=detection, nc=1000).eval()
+    assert 2.4e6 < sum(p.numel() for p in model.parameters()) < 2.6e6  # yolov5n-cls: 2.5 M parameters
+    ckpt = save_classify_checkpoint(model, tmp_path / "yolov5n-cls.pt")
+    images = coco128_images(8)
+    options = ExportOptions(name="cls", imgsz=224, verify_images=images)
+    result = export_model(ckpt, tmp_path / "repo", options=options)
+    assert result.parity is not None and result.parity["passed"] and result.parity["top_k_equal"] == 8
+    with running_server(model_name="cls", model_base_path=str(tmp_path / "repo" / "cls")) as server:
+        url = f"http://127.0.0.1:{server.rest_port}"
+        with Client(url, model="cls") as srv, Client(url, model="cls", mode="client") as cli:
+            for a, b in zip(srv.classify_batch(images), cli.classify_batch(images), strict=True):
+                assert a.class_ids.tolist() == b.class_ids.tolist()
+                np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
