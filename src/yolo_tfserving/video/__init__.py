@@ -3,7 +3,7 @@
 Importing this package is light; PyAV is imported when a source is opened.
 """
 
-from .pipeline import FRAME_FORMATS, Detector, VideoOutputs, VideoSummary, detect_video
+from .pipeline import FRAME_FORMATS, Detector, VideoOutputs, VideoSummary, check_options, detect_video
 from .sources import VIDEO_SUFFIXES, Frame, VideoSource, is_stream, is_video_source, split_sources
 from .writers import FrameResult, pick_encoder
 
@@ -16,6 +16,7 @@ __all__ = [
     "VideoOutputs",
     "VideoSource",
     "VideoSummary",
+    "check_options",
     "detect_video",
     "is_stream",
     "is_video_source",
