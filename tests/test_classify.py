@@ -404,3 +404,16 @@ def test_real_backbone_classifier_at_224(real_weights: Path, tmp_path: Path) -> 
             for a, b in zip(srv.classify_batch(images), cli.classify_batch(images), strict=True):
                 assert a.class_ids.tolist() == b.class_ids.tolist()
                 np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_cli_verify_of_a_classifier(cls_export: Any, cls_checkpoint: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yolo_tfserving.cli.main import app
+
+    version_dir = str(cls_export[1].version_dir)
+    result = CliRunner().invoke(app, ["verify", version_dir, "--weights", str(cls_checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"passed": true' in result.output and "max_abs_logit_diff" in result.output
+    missing = CliRunner().invoke(app, ["verify", version_dir])
+    assert missing.exit_code == 2 and "--weights" in missing.output

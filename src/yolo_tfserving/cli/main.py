@@ -164,10 +164,12 @@ def verify_cmd(
     preload_tensorflow()
     reporter = Reporter(json_output=json_output)
     with friendly_errors(reporter.error):
-        from .._repository_layout import resolve_version_dir
+        from .._repository_layout import read_export_metadata, resolve_version_dir
         from ..export.parity import ParityOptions, verify_parity
 
         version_dir = resolve_version_dir(model_dir)
+        if read_export_metadata(version_dir).task == "classify":  # a classifier: export/parity_classify
+            from ..export.parity_classify import verify_classifier_dir as verify_parity  # type: ignore[assignment]
         paths = _image_list(images)
         if max_images:
             paths = paths[:max_images]

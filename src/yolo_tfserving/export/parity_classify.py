@@ -10,7 +10,7 @@ Two checks, on seeded random crops plus the given images (YOLOv5's centre crop d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._deps import require
+from .._errors import InputError
+from .._repository_layout import read_export_metadata
 from ..ops.classify import crop_batch, normalize, softmax, top_k
 
 
@@ -98,3 +100,31 @@ def verify_classifier_parity(
         logits_tolerance=logits_tolerance,
         score_tolerance=score_tolerance,
     )
+
+
+def verify_classifier_dir(
+    version_dir: Path,
+    *,
+    weights: Path | None,
+    images: Sequence[Path] = (),
+    options: Any = None,
+    progress: Callable[[], None] = lambda: None,
+) -> ClassifierParityReport:
+    """``yolo-tfserving verify`` of a classifier export: against the ``.pt`` it came from (``weights``).
+
+    Takes ``verify_parity``'s arguments; ``options.raw_tolerance`` (when given) is the logits' tolerance,
+    relative to their range.
+    """
+    if weights is None:
+        raise InputError("verifying a classifier needs --weights, the .pt it was exported from")
+    from ..yolov5.checkpoint import load_classifier
+
+    tolerance = float(getattr(options, "raw_tolerance", 1e-4))
+    model = load_classifier(weights).model
+    size_hw = read_export_metadata(version_dir).size_hw
+    report = verify_classifier_parity(
+        version_dir, torch_model=model, size_hw=size_hw, images=images, logits_tolerance=tolerance
+    )
+    for _ in images or range(3):
+        progress()
+    return report
