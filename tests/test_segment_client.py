@@ -8,6 +8,7 @@ NMS rows, mask assembly). The exported model, served for real, is in the tests f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -178,3 +179,118 @@ def test_detections_stay_plain_for_a_detection_model() -> None:
         image_size_hw=(10, 10),
     )
     assert dets.mask is None and dets.mask_crops is None
+
+
+# -- the exported seg model, served for real --------------------------------------------------------
+SEG_IMGSZ = 96
+
+
+@pytest.fixture(scope="module")
+def seg_export(tmp_path_factory):
+    """A confident tiny random seg model (our layers, saved as v7.0 saves it), exported at 96 without parity
+    (test_segment_export holds parity); ``seg_export`` is in conftest's EXPORTING_FIXTURES."""
+    pytest.importorskip("onnx2tf")
+    from test_segment_export import save_seg_checkpoint, tiny_seg_model
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    root = tmp_path_factory.mktemp("seg-client")
+    weights = save_seg_checkpoint(tiny_seg_model(confident=True), root / "best.pt")
+    return export_model(weights, root / "repo", options=ExportOptions(imgsz=SEG_IMGSZ, name="seg", verify=False))
+
+
+@pytest.fixture(scope="module")
+def seg_served(seg_export):
+    from helpers import running_server
+
+    with running_server(model_name="seg", model_base_path=str(seg_export.version_dir.parent)) as server:
+        yield server
+
+
+def _seg_images() -> list[np.ndarray]:
+    from helpers import coco128_images
+
+    paths = coco128_images(3)
+    if paths:
+        return [prepare(p).rgb for p in paths]
+    rng = np.random.default_rng(4)
+    return [rng.integers(0, 256, (*hw, 3), np.uint8) for hw in ((120, 200), (150, 90), (96, 96))]
+
+
+def _url(server: Any, protocol: str) -> str:
+    return f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
+
+
+def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+# above the random model's crowd of near-tied scores (~0.29-0.31), where 1e-5 decides NMS survivors
+CONF = 0.45
+
+
+def _pair(a: Detections, b: Detections) -> list[tuple[int, list[int]]]:
+    """Each row of ``a`` with the rows of ``b`` of its class, box (0.05 px) and score (1e-4).
+
+    A random-weight model's scores are crowded (tens of boxes within 1e-5 of each other), and REST's
+    client mode reads ``raw_bytes`` (the 8-bit canvas, scaled in the graph), whose predictions differ
+    from the in-graph path's by ~1e-5: near-tied rows may swap places, so rows are paired by value.
+    """
+    pairs = []
+    for i in range(len(a)):
+        close = (
+            (b.class_id == a.class_id[i])
+            & (np.abs(b.xyxy - a.xyxy[i]).max(axis=1) <= 0.05)
+            & (np.abs(b.confidence - a.confidence[i]) <= 1e-4)
+        )
+        pairs.append((i, np.flatnonzero(close).tolist()))
+    return pairs
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_served_seg_model_server_and_client_modes_agree(seg_served: Any, protocol: str) -> None:
+    images = _seg_images()
+    with (
+        Client(_url(seg_served, protocol), model="seg", mode="server", conf_threshold=CONF) as srv,
+        Client(_url(seg_served, protocol), model="seg", mode="client", conf_threshold=CONF) as cli,
+    ):
+        served, computed = srv.detect_batch(images), cli.detect_batch(images)
+        assert cli.model_facts().num_masks == NM
+    assert sum(len(d) for d in served) > 3
+    ious = []
+    for a, b, image in zip(served, computed, images, strict=True):
+        assert len(a) == len(b) and sorted(a.class_id.tolist()) == sorted(b.class_id.tolist())
+        assert a.mask is not None and b.mask is not None
+        assert a.mask.shape == b.mask.shape == (len(a), *image.shape[:2])
+        for i, candidates in _pair(a, b):
+            assert candidates, f"served row {i} has no client-mode twin"
+            ious.append(max(_mask_iou(a.mask[i], b.mask[j]) for j in candidates))
+    assert min(ious) >= 0.99, min(ious)
+    assert any(d.mask.any() for d in served)
+
+
+def test_served_seg_model_rest_and_grpc_agree_exactly(seg_served: Any) -> None:
+    images = _seg_images()
+    with (
+        Client(_url(seg_served, "rest"), model="seg") as rest,
+        Client(_url(seg_served, "grpc"), model="seg") as grpc,
+    ):
+        by_rest, by_grpc = rest.detect_batch(images), grpc.detect_batch(images)
+        alone, top2 = rest.detect(images[0]), grpc.detect(images[0], max_det=2)
+    assert by_rest == by_grpc  # same graph, same bytes: masks too
+    assert len(top2) == 2 and top2 == alone[:2]  # (a batch of one: batch size changes the convolutions' rounding)
+
+
+def test_eval_tf_backend_scores_masks_of_the_seg_export(seg_export: Any, tmp_path: Path) -> None:
+    from test_eval_segment import POLYGONS, _write_dataset
+    from yolo_tfserving.evaluation import eval_nms_config, evaluate, load_dataset
+    from yolo_tfserving.evaluation.backends import tf_raw_backend
+
+    dataset = load_dataset(_write_dataset(tmp_path / "ds", POLYGONS))
+    backend = tf_raw_backend(seg_export.version_dir, nms=eval_nms_config())
+    try:
+        result = evaluate(dataset, backend)
+    finally:
+        backend.close()
+    assert result.detections > 0
+    assert result.mask_map50_95 is not None and 0.0 <= result.mask_map50_95 <= 1.0
