@@ -417,3 +417,14 @@ def test_cli_verify_of_a_classifier(cls_export: Any, cls_checkpoint: Path) -> No
     assert '"passed": true' in result.output and "max_abs_logit_diff" in result.output
     missing = CliRunner().invoke(app, ["verify", version_dir])
     assert missing.exit_code == 2 and "--weights" in missing.output
+
+
+def test_classifier_warmup_records_cover_its_signatures(cls_export: Any) -> None:
+    tf = pytest.importorskip("tensorflow")
+    from yolo_tfserving._repository_layout import WARMUP_FILE
+    from yolo_tfserving._wire.serving_apis_pb2 import PredictionLog
+
+    path = cls_export[1].version_dir / WARMUP_FILE
+    logs = [PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    warmed = {log.predict_log.request.model_spec.signature_name for log in logs}
+    assert warmed == {"class_names", "limits", "raw", "raw_bytes", "serving_default"}  # 96x96x3 crops: small

@@ -2,8 +2,8 @@
 :class:`.tf_classify.ClassifierServingModule` -> a verified version directory.
 
 The same repository steps as detection (staging, ``models.config``, ``assets.extra``) with
-``ExportMetadata.task = "classify"``; no warm-up records and no ``detect``/``raw_bytes``/
-``predict_nchw`` signatures. ``export_model`` dispatches here when the checkpoint names
+``ExportMetadata.task = "classify"``, warm-up records for its signatures; no ``detect`` or
+``predict_nchw`` signature. ``export_model`` dispatches here when the checkpoint names
 ``ClassificationModel``.
 """
 
@@ -68,6 +68,12 @@ def export_classifier(
         progress("writing SavedModel")
         signatures = _save(network, size_hw, ckpt.names, options.max_pixels, staging)
         _write_assets(staging, onnx_path, weights, size_hw, ckpt.names, ckpt.stride, signatures, options)
+        if options.warmup:
+            from .warmup import write_warmup_records
+
+            write_warmup_records(
+                staging / repository.WARMUP_FILE, model_name=repo.name, version_dir=staging, size_hw=size_hw
+            )
         seconds["save"] = time.perf_counter() - started - sum(seconds.values())
         parity_json = None
         if options.verify:

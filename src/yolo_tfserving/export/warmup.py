@@ -77,7 +77,11 @@ def exported_signatures(version_dir: Path) -> dict[str, Any]:
 def signature_requests(signature: Any, values: WarmupValues) -> list[dict[str, Any]]:
     """The warm-up inputs (``TensorProto`` by input name) for one signature: one dict per record, none
     when an input has no warm-up value (a signature this module does not know, raw_bytes when large)."""
-    raw_canvas = "predictions_bytes" in signature.outputs
+    from .._wire.enums import DataType
+
+    string_images = "images" in signature.inputs and int(signature.inputs["images"].dtype) == DataType.DT_STRING
+    # detection's raw_bytes, or a classifier's (8-bit crops in, logits out: export/tf_classify)
+    raw_canvas = "predictions_bytes" in signature.outputs or ("logits" in signature.outputs and string_images)
     images = [_sample_image(SAMPLE_HW, "JPEG"), _sample_image(SAMPLE_HW, "PNG")]
     if raw_canvas:
         h, w = values.size_hw
