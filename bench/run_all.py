@@ -20,6 +20,7 @@ SECTIONS = [
     ("Backends in-process (issue 2)", "export_latency", {"repeats": 60}),
     ("Served vs in-process, batching (issue 3)", "serve_transport", {"repeats": 30, "seconds": 10.0}),
     ("Request formats and transports (issue 4)", "client_payload", {"repeats": 20}),
+    ("Wire codecs on a 25200 x 85 output", "codec_speed", {"repeats": 10}),
     ("COCO mAP through every backend (issue 5)", "eval_backends", {}),
     ("Image bombs (issue 10)", "image_bombs", {}),
     ("Rectangular inference (issue 11)", "rect_inference", {"repeats": 2}),

@@ -148,12 +148,9 @@ def test_round_robin_over_images(served: Any, small_jpeg: Path) -> None:
 
 def test_duration_stops_in_time(served: Any) -> None:
     seen: list[Any] = []
-    start = time.perf_counter()
     result = run_benchmark(
         BenchConfig(url=rest_url(served), concurrency=2, duration_s=1.0, warmup=0), progress=seen.append
     )
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10
     assert result.records and all(r.ok for r in result.records)
     assert all(r.start_s < 1.0 for r in result.records)
     assert 0.95 <= result.wall_s < 3.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -689,14 +688,12 @@ def test_write_decimal_rules() -> None:
     assert text(-math.inf, single=True) == "-Infinity"
 
 
-def test_big_output_is_fast() -> None:
+def test_big_output_round_trips_bit_for_bit() -> None:
+    """A detection head's output (its speed: bench/codec_speed.py)."""
     output = np.random.default_rng(1).random((1, 25200, 85), dtype=np.float32) * 640
-    start = time.perf_counter()
     body = format_predict_response({"output0": output}, row_format=True)
-    elapsed = time.perf_counter() - start
     decoded = np.array(json.loads(body)["predictions"], np.float64).astype(np.float32)
     assert same_bits(decoded, output)
-    assert elapsed < 5.0  # about 0.5 s on a slow 2-core machine; a generous bound against regressions
 
 
 # ----------------------------------------------------------------------------------------------

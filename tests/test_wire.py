@@ -977,20 +977,12 @@ def test_typed_field_decoding_wraps_like_tf_cpp() -> None:
     _assert_same_array(tensor_proto_to_ndarray(proto), np.array([1, 255], np.uint8))
 
 
-def test_detection_head_sized_typed_fields_are_fast() -> None:
-    """A 25200 x 85 float32 output: the typed field written from its bytes (extend() would take ~0.3 s)."""
-    import time
-
+def test_detection_head_sized_typed_fields_round_trip() -> None:
+    """A 25200 x 85 float32 output in the typed field (its speed: bench/codec_speed.py)."""
     array = np.random.default_rng(0).random((1, 25200, 85), dtype=np.float32)
-    start = time.perf_counter()
     proto = ndarray_to_tensor_proto(array, encoding="typed_fields")
-    encode_s = time.perf_counter() - start
-    start = time.perf_counter()
-    back = tensor_proto_to_ndarray(proto)
-    decode_s = time.perf_counter() - start
-    _assert_same_array(back, array)
+    _assert_same_array(tensor_proto_to_ndarray(proto), array)
     assert len(proto.float_val) == array.size
-    assert encode_s < 0.25 and decode_s < 0.25, (encode_s, decode_s)  # generous: a shared, loaded machine
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
