@@ -38,6 +38,7 @@ def bench() -> ModuleType:
     return _load_bench()
 
 
+@pytest.mark.slow  # a served child process and 8 clients on each transport: minutes on 2 cores, not make test-fast
 def test_runs_every_variant_and_reports_ratios(bench: ModuleType, tiny_repo: tuple[Path, object]) -> None:
     out, _ = tiny_repo
     res = bench.run(Path("unused.pt"), None, repeats=8, seconds=0.3, rounds=1, model_dir=out / "yolov5")
