@@ -27,6 +27,7 @@ SECTIONS = [
     ("bfloat16 vs float32 (issue 15)", "mixed_precision", {"repeats": 40}),
     ("Serving overhead, 1 and 8 clients (issue 15)", "serve_overhead", {"repeats": 48, "seconds": 6.0, "rounds": 3}),
     ("Video through the served model vs bench (issue 14)", "video_throughput", {"repeats": 2}),
+    ("Segmentation vs detection (issue 13)", "segment_latency", {"repeats": 20}),
 ]
 
 
