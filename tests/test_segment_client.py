@@ -294,3 +294,33 @@ def test_eval_tf_backend_scores_masks_of_the_seg_export(seg_export: Any, tmp_pat
         backend.close()
     assert result.detections > 0
     assert result.mask_map50_95 is not None and 0.0 <= result.mask_map50_95 <= 1.0
+
+
+def test_detect_cli_writes_masks(seg_served: Any, tmp_path: Path) -> None:
+    import base64
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from yolo_tfserving.ops.masks import decode_png
+
+    image = _seg_images()[0]
+    Image.fromarray(image).save(tmp_path / "im.png")
+    url = f"http://127.0.0.1:{seg_served.rest_port}"
+    for fmt in ("json", "coco"):
+        cmd = [sys.executable, "-m", "yolo_tfserving.cli", "detect", str(tmp_path / "im.png"), "--url", url]
+        cmd += ["--model", "seg", "--conf", str(CONF), "--out", str(tmp_path / fmt), "--format", fmt, "--save-images"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / fmt / "im_det.png").is_file()
+    rows = json.loads((tmp_path / "json" / "detections.json").read_text())[0]["detections"]
+    assert rows and all({"mask_window", "mask_png_b64"} <= set(r) for r in rows)
+    crop = decode_png(base64.b64decode(rows[0]["mask_png_b64"]), rows[0]["mask_window"])
+    assert crop.shape == (
+        rows[0]["mask_window"][3] - rows[0]["mask_window"][1],
+        rows[0]["mask_window"][2] - rows[0]["mask_window"][0],
+    )
+    coco = json.loads((tmp_path / "coco" / "detections_coco.json").read_text())
+    assert len(coco) == len(rows) and all(r["segmentation"]["size"] == list(image.shape[:2]) for r in coco)
