@@ -115,6 +115,16 @@ class _FakeSegTransport:
     def close(self) -> None:
         pass
 
+    # AsyncClient's transport face
+    async def apredict(self, *args: Any, **options: Any) -> dict[str, Any]:
+        return self.predict(*args, **options)
+
+    async def ametadata(self, target: Any) -> dict[str, Any]:
+        return self.metadata(target)
+
+    async def aclose(self) -> None:
+        pass
+
 
 def _client(protocol: str, mode: str) -> tuple[Client, _FakeSegTransport]:
     url = "http://fake:8501" if protocol == "rest" else "grpc://fake:8500"
@@ -147,6 +157,26 @@ def test_server_and_client_modes_give_equal_detections_with_masks(protocol: str)
         assert len(a) > 0 and a.mask_crops is not None and b.mask_crops is not None
         assert a == b  # boxes, scores, classes, names and masks
         assert a.mask.shape == (len(a), *image.shape[:2]) and a.mask.any()
+
+
+def test_async_client_gives_the_same_masks() -> None:
+    import asyncio
+
+    from yolo_tfserving.client import AsyncClient
+
+    async def both() -> tuple[list[Detections], list[Detections]]:
+        results = []
+        for mode in ("server", "client"):
+            client = AsyncClient("http://fake:8501", model="seg", mode=mode, conf_threshold=0.3)
+            await client.transport.aclose()
+            client.transport = _FakeSegTransport()  # type: ignore[assignment]
+            results.append(await client.detect_batch(_images()))
+        return results[0], results[1]
+
+    served, computed = asyncio.run(both())
+    sync, _ = _client("rest", "server")
+    assert served == computed == sync.detect_batch(_images())
+    assert all(d.mask_crops is not None for d in served)
 
 
 def test_server_mode_classes_filter_keeps_masks_aligned() -> None:
