@@ -428,3 +428,74 @@ def test_classifier_warmup_records_cover_its_signatures(cls_export: Any) -> None
     logs = [PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
     warmed = {log.predict_log.request.model_spec.signature_name for log in logs}
     assert warmed == {"class_names", "limits", "raw", "raw_bytes", "serving_default"}  # 96x96x3 crops: small
+
+
+# -- the pixel limit of a classifier (no export: the client's calls answered in-process) --------
+
+
+def _fake_classifier(client: Any, limit: int) -> list[str]:
+    """Answer the client's calls as a classifier whose `limits` signature says ``limit`` pixels."""
+    calls: list[str] = []
+    raw = {"outputs": {"logits": {"tensor_shape": {"dim": [{"size": -1}, {"size": len(NAMES)}]}}}}
+    metadata = {"metadata": {"signature_def": {"signature_def": {"raw": raw, "limits": {}}}}}
+
+    def perform(call: Any) -> Any:
+        name = getattr(call, "signature", "metadata")
+        calls.append(name)
+        if name == "metadata":
+            return metadata
+        if name == "limits":
+            wanted = {b"size_h": IMGSZ, b"size_w": IMGSZ, b"top_k": 5, b"num_classes": len(NAMES), b"max_pixels": limit}
+            return {"values": np.asarray([wanted.get(n, -1) for n in call.inputs["names"].tolist()], np.int64)}
+        if name == "class_names":
+            return {"class_names": np.asarray([n.encode() for n in NAMES], dtype=object)}
+        assert name == "serving_default"
+        n = len(call.inputs["images"])
+        return {
+            "classes": np.tile(np.arange(5, dtype=np.int32), (n, 1)),
+            "class_names": np.tile(np.asarray([n.encode() for n in NAMES[:5]], dtype=object), (n, 1)),
+            "scores": np.tile(np.asarray([0.5, 0.2, 0.1, 0.1, 0.1], np.float32), (n, 1)),
+        }
+
+    client._perform = perform
+    return calls
+
+
+def _png(side: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (120, 30, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_classify_learns_the_classifiers_own_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image past the default limit makes classify() ask the classifier's limits (not a detector's facts)."""
+    from yolo_tfserving import ImageTooLargeError
+    from yolo_tfserving.client import Client
+
+    monkeypatch.setattr("yolo_tfserving.client.client.DEFAULT_MAX_PIXELS", 1000)
+    image = _png(40)  # 1600 pixels: past the patched default
+    with Client("http://127.0.0.1:9") as client:
+        calls = _fake_classifier(client, 5000)
+        result = client.classify(image)
+        assert result.class_names[0] == NAMES[0] and client.max_pixels == 5000
+        assert calls == ["limits", "class_names", "serving_default"]
+        client.classify(image)
+        assert calls[3:] == ["serving_default"]  # the limit is learnt once
+    with Client("http://127.0.0.1:9") as client:
+        _fake_classifier(client, 1200)
+        with pytest.raises(ImageTooLargeError, match="limit of 1200 pixels"):
+            client.classify(image)
+
+
+def test_detect_on_a_classifier_in_client_mode_says_to_classify() -> None:
+    from yolo_tfserving import RequestError
+    from yolo_tfserving.client import Client
+
+    with Client("http://127.0.0.1:9", mode="client") as client:
+        _fake_classifier(client, 5000)
+        with pytest.raises(RequestError, match=r"not a detector's \(outputs \['logits'\]\).*classify\(\)"):
+            client.detect(_png(40))

@@ -174,9 +174,17 @@ class _Core:
         raw = sigs.get("raw")
         if raw is None:
             raise RequestError("the model has no 'raw' signature; client mode needs a yolo-tfserving export", status="")
-        dims = raw["inputs"]["images"]["tensor_shape"]["dim"]
-        out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
-        return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
+        try:
+            dims = raw["inputs"]["images"]["tensor_shape"]["dim"]
+            out_dims = raw["outputs"]["predictions"]["tensor_shape"]["dim"]
+            return (int(dims[1]["size"]), int(dims[2]["size"])), int(out_dims[2]["size"]) - 5
+        except (KeyError, IndexError, TypeError, ValueError):
+            outputs = sorted(raw.get("outputs", {})) if isinstance(raw, dict) else []
+            raise RequestError(
+                f"the model's raw signature is not a detector's (outputs {outputs}); "
+                "a classifier is called with classify()",
+                status="",
+            ) from None
 
     @staticmethod
     def num_masks_from_metadata(metadata: dict[str, Any]) -> int:

@@ -20,7 +20,7 @@ image is past the default), else the default (40 MP, as ``export --max-pixels``)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ from ._core import (
     _Steps,
 )
 from ._transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, RestTransport
-from .classification import Classification, ClassifierFacts, classify_steps
+from .classification import Classification, ClassifierFacts, classifier_facts_steps, classify_steps
 from .detections import Detections
 from .images import ImageInput, PreparedImage, prepare
 
@@ -95,9 +95,9 @@ class _ClientBase:
         """The pixel limit images are checked against (0: none): the client's, else the model's once known."""
         if self._max_pixels is not None:
             return self._max_pixels
-        facts = self._core.facts
-        if facts is not None and facts.max_pixels is not None:
-            return facts.max_pixels
+        for facts in (self._core.facts, self._classifier_facts):
+            if facts is not None and facts.max_pixels is not None:
+                return facts.max_pixels
         return DEFAULT_MAX_PIXELS
 
     def _raw_request(self, canvases: NDArray[Any]) -> tuple[str, dict[str, NDArray[Any]], str]:
@@ -125,20 +125,24 @@ class _ClientBase:
         except Exception as exc:  # a malformed TensorProto (protobuf's DecodeError, the codec's ValueError)
             raise RequestError(f"the model's {name}_bytes output is not a TensorProto: {exc}", status="") from exc
 
-    def _prepare_steps(self, images: Sequence[ImageInput]) -> _Steps[list[PreparedImage]]:
+    def _prepare_steps(
+        self, images: Sequence[ImageInput], *, facts_steps: Callable[[], _Steps[Any]] | None = None
+    ) -> _Steps[list[PreparedImage]]:
         """Plan: the decoded images, each checked against the pixel limit from its header first.
 
         An image past the default limit, while the model's own limit is unknown, makes the plan
-        ask the model (``_facts_steps``) and check again against what it says.
+        ask the model (``facts_steps``: a detector's ``_facts_steps`` unless a classifier's is given)
+        and check again against what it says.
         """
         try:
             return [prepare(im, max_pixels=self.max_pixels) for im in images]
         except ImageTooLargeError as exc:
-            if self._max_pixels is not None or self._core.facts is not None or exc.pixels is None:
+            known = self._core.facts is not None or self._classifier_facts is not None
+            if self._max_pixels is not None or known or exc.pixels is None:
                 raise
             refused = exc
         try:
-            yield from self._facts_steps()
+            yield from (facts_steps or self._facts_steps)()
         except RequestError:
             raise refused from None
         return [prepare(im, max_pixels=self.max_pixels) for im in images]
@@ -211,11 +215,16 @@ class _ClientBase:
         outputs = yield _Predict(signature, inputs, single)
         return self._client_mode_response(outputs, plans, prepared, cfg)
 
-    _classifier_facts: ClassifierFacts | None = None  # a classifier's crop size and names (client mode), read once
+    _classifier_facts: ClassifierFacts | None = None  # a classifier's crop size, names and pixel limit, read once
+
+    def _classifier_facts_steps(self) -> _Steps[ClassifierFacts]:
+        if self._classifier_facts is None:
+            self._classifier_facts = yield from classifier_facts_steps()
+        return self._classifier_facts
 
     def _classify_steps(self, images: Sequence[ImageInput], top_k: int | None) -> _Steps[list[Classification]]:
         """Plan: ``classify_batch`` in either mode (see :mod:`.classification`)."""
-        prepared = yield from self._prepare_steps(images)
+        prepared = yield from self._prepare_steps(images, facts_steps=self._classifier_facts_steps)
         facts = self._classifier_facts
         plan = classify_steps(prepared, mode=self.mode, protocol=self.protocol, facts=facts, k=top_k)
         results, self._classifier_facts = yield from plan
