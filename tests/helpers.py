@@ -245,20 +245,22 @@ def save_training_checkpoint(
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now.
 
-    Under pytest-xdist each worker takes only the ports whose remainder by the number of workers is its own
-    index, so two workers never pick the same port between choosing it and binding it.
+    Under pytest-xdist each worker takes only its own share of the ports (``port // 2`` modulo the number of
+    workers: Linux hands ``bind(0)`` odd ports only, so the port's own parity would starve a worker), so two
+    workers never pick the same port between choosing it and binding it.
     """
     import os
     import socket
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    while True:
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    for _ in range(10_000):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port % workers == index % workers:
+        if (port // 2) % workers == index:
             return port
+    raise RuntimeError(f"no free port in worker {index}'s share after 10,000 tries")
 
 
 @contextlib.contextmanager
