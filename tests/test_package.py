@@ -15,7 +15,7 @@ def test_all_is_curated_and_resolvable() -> None:
     assert yolo_tfserving.__all__ == sorted(yolo_tfserving.__all__)
     for name in yolo_tfserving.__all__:
         assert getattr(yolo_tfserving, name) is not None, name
-    assert "Client" in yolo_tfserving.__all__ and "Detections" in yolo_tfserving.__all__
+    assert {"Client", "AsyncClient", "Detections", "Classification"} <= set(yolo_tfserving.__all__)
     with pytest.raises(AttributeError):
         yolo_tfserving.not_a_thing  # noqa: B018
 

@@ -28,7 +28,7 @@ from ._errors import (
     YoloTFServingError,
 )
 from ._version import __version__
-from .client import AsyncClient, Client, Detections
+from .client import AsyncClient, Classification, Client, Detections
 
 if TYPE_CHECKING:  # pragma: no cover
     from .export.parity import ParityReport, verify_parity
@@ -45,6 +45,7 @@ _LAZY = {
 __all__ = [
     "AsyncClient",
     "CheckpointError",
+    "Classification",
     "Client",
     "Detections",
     "ExportError",
