@@ -145,3 +145,27 @@ def test_letterbox_backend_adds_masks_for_a_segmentation_network(tmp_path: Path)
     boxes_only = plain.detect(image)
     assert boxes_only.mask is None
     assert np.array_equal(boxes_only.xyxy, dets.xyxy) and np.array_equal(boxes_only.class_id, dets.class_id)
+
+
+def test_eval_cli_table_shows_mask_ap(tmp_path: Path) -> None:
+    """`eval`'s single-backend table has the mask AP rows when the result has them, and none otherwise."""
+    from yolo_tfserving.cli.eval_cmd import _single_tables
+
+    class Tables:
+        def __init__(self) -> None:
+            self.rows: list[tuple[str, str]] = []
+
+        def table(self, _title: str, rows: list[tuple[str, str]]) -> None:
+            self.rows += rows
+
+        def rows_table(self, *_args: object) -> None:
+            pass
+
+    ds = load_dataset(_write_dataset(tmp_path / "ds", POLYGONS))
+    with_masks, boxes_only = Tables(), Tables()
+    result = evaluate(ds, _PolygonBackend(POLYGONS))
+    _single_tables(with_masks, result)  # type: ignore[arg-type]
+    shown = dict(with_masks.rows)
+    assert shown["mask mAP50-95"] == f"{result.mask_map50_95:.4f}" and shown["mask mAP50"] == f"{result.mask_map50:.4f}"
+    _single_tables(boxes_only, evaluate(ds, _PolygonBackend(POLYGONS, masks=False)))  # type: ignore[arg-type]
+    assert "mAP50-95" in dict(boxes_only.rows) and "mask mAP50-95" not in dict(boxes_only.rows)

@@ -160,8 +160,9 @@ def eval_command(
                     result = evaluate(dataset, runner, progress=advance)
             finally:
                 runner.close()
+            masks = "" if result.mask_map50_95 is None else f"  mask mAP50-95 {result.mask_map50_95:.4f}"
             reporter.log(
-                f"{name}: mAP50-95 {result.map50_95:.4f}  mAP50 {result.map50:.4f}  "
+                f"{name}: mAP50-95 {result.map50_95:.4f}  mAP50 {result.map50:.4f}{masks}  "
                 f"({result.images} images, {result.seconds:.1f} s)"
             )
             results.append(result)
@@ -209,6 +210,7 @@ def _single_tables(reporter: Reporter, result: Any) -> None:
         [
             ("mAP50-95", f"{result.map50_95:.4f}"),
             ("mAP50", f"{result.map50:.4f}"),
+            *_mask_rows(result),
             ("images", str(result.images)),
             ("detections", str(result.detections)),
             ("time", f"{result.seconds:.1f} s"),
@@ -216,6 +218,13 @@ def _single_tables(reporter: Reporter, result: Any) -> None:
     )
     rows = [(str(c.class_id), c.name, str(c.n_gt), f"{c.ap50_95:.4f}", f"{c.ap50:.4f}") for c in result.per_class]
     reporter.rows_table("Per-class AP (classes with ground truth)", ["id", "class", "boxes", "AP50-95", "AP50"], rows)
+
+
+def _mask_rows(result: Any) -> list[tuple[str, str]]:
+    """A segmentation model's mask AP (pycocotools ``segm``), when the labels have polygons."""
+    if result.mask_map50_95 is None:
+        return []
+    return [("mask mAP50-95", f"{result.mask_map50_95:.4f}"), ("mask mAP50", f"{result.mask_map50:.4f}")]
 
 
 def _compare_table(reporter: Reporter, comparison: list[dict[str, Any]]) -> None:
