@@ -56,28 +56,11 @@ def build_models(weights: Path, image: Path) -> tuple[Any, Any]:
     import torch
 
     from yolo_tfserving.yolov5.checkpoint import load_checkpoint
-    from yolo_tfserving.yolov5.segment import build_segmentation_model
+    from yolo_tfserving.yolov5.segment import segmentation_from_detection
 
     det = load_checkpoint(weights, fuse=False).model
-    seg = build_segmentation_model(nc=NC)
-    head, det_head = seg.model[-1], det.model[-1]
-    state = seg.state_dict()
-    for key, value in det.state_dict().items():
-        if key in state and state[key].shape == value.shape:
-            state[key] = value.clone()
-    scored = 5 + NC
-    for level in range(head.nl):
-        for name in ("weight", "bias"):
-            key = f"model.{len(seg.model) - 1}.m.{level}.{name}"
-            target, source = state[key], det.state_dict()[key]
-            for anchor in range(head.na):
-                target[anchor * head.no : anchor * head.no + scored] = source[anchor * scored : (anchor + 1) * scored]
-    seg.load_state_dict(state)
-    trained_bns = {name: m for name, m in det.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
-    for name, module in seg.named_modules():
-        if name in trained_bns:  # YOLOv5's initialize_weights sets eps 1e-3: the weights come with it
-            module.eps = trained_bns[name].eps
-    head.stride, head.anchors = det_head.stride.clone(), det_head.anchors.clone()
+    seg = segmentation_from_detection(det)
+    head = seg.model[-1]
     proto = head.proto
     for bn in (proto.cv1.bn, proto.cv2.bn, proto.cv3.bn):
         bn.reset_running_stats()

@@ -33,12 +33,12 @@ def tiny_seg_model(seed: int = 0, *, confident: bool = False) -> segment.Segment
     return model
 
 
-def _calibrate_protos(model: segment.SegmentationModel) -> None:
+def _calibrate_protos(model: segment.SegmentationModel, size: int = 96) -> None:
     from yolo_tfserving.export.parity import _synthetic_samples
     from yolo_tfserving.ops import letterbox_batch
 
     proto = model.model[-1].proto
-    canvases = np.concatenate([letterbox_batch([rgb], (96, 96))[0] for _, _, rgb in _synthetic_samples()])
+    canvases = np.concatenate([letterbox_batch([rgb], (size, size))[0] for _, _, rgb in _synthetic_samples()])
     for bn in (proto.cv1.bn, proto.cv2.bn, proto.cv3.bn):
         bn.reset_running_stats()
         bn.momentum = None  # a plain average over the calibration batch
@@ -247,3 +247,25 @@ def test_detect_signature_caps_max_det_and_keeps_masks_aligned(seg_saved):
     assert int(capped["num_detections"][0]) == 3
     for key in ("boxes", "mask_boxes", "masks_png_bytes"):
         np.testing.assert_array_equal(capped[key].numpy()[0, :3], full[key].numpy()[0, :3])
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.export
+def test_yolov5n_weights_in_a_seg_model_pass_mask_parity_on_coco128(tmp_path, real_weights):
+    """Real boxes: YOLOv5n's weights in a YOLOv5n-seg (random mask columns, Proto calibrated on the images),
+    exported at 320 and verified on 8 coco128 images: raw predictions, protos, detections, and every mask IoU >= 0.99."""
+    from helpers import coco128_images
+    from yolo_tfserving.export.pipeline import ExportOptions, export_model
+
+    images = coco128_images(8)
+    model = segment.segmentation_from_detection(load_checkpoint(real_weights, fuse=False).model)
+    _calibrate_protos(model, size=320)
+    weights = tmp_path / "yolov5n-seg.pt"
+    with seg_class_paths():
+        torch.save({"model": model.half(), "ema": None, "date": "test"}, weights)
+    result = export_model(weights, tmp_path / "repo", options=ExportOptions(imgsz=320, verify_images=images))
+    parity = result.parity
+    assert parity is not None and parity["passed"]
+    assert parity["detections"]["matched"] >= 10 and parity["masks"]["compared"] == parity["detections"]["matched"]
+    assert parity["masks"]["mean_iou"] >= 0.99 and parity["masks"]["min_iou"] >= 0.99

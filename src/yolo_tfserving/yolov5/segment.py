@@ -18,11 +18,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._errors import CheckpointError
 from . import common
 from .detect import Detect
 from .yolo import YOLOV5N_ARCH, Model, build_model
 
-__all__ = ["YOLOV5N_SEG_ARCH", "Proto", "Segment", "SegmentationModel", "build_segmentation_model"]
+__all__ = [
+    "YOLOV5N_SEG_ARCH",
+    "Proto",
+    "Segment",
+    "SegmentationModel",
+    "build_segmentation_model",
+    "segmentation_from_detection",
+]
 
 BOX_AND_SCORE_COLUMNS = 5  # x, y, w, h, objectness
 
@@ -117,3 +125,36 @@ def build_segmentation_model(
     )
     assert isinstance(model, SegmentationModel)
     return model
+
+
+def segmentation_from_detection(detector: Model, *, seed: int = 0) -> SegmentationModel:
+    """A YOLOv5n-seg-shaped model carrying an unfused YOLOv5n detector's weights: backbone, neck and the
+    Segment head's box and score columns are the detector's (so both find the same boxes); the mask
+    columns and the Proto branch are random. For tests and benchmarks (no seg weights ship with us)."""
+    head_det = detector.model[-1]
+    if not isinstance(head_det, Detect) or isinstance(head_det, Segment):
+        raise CheckpointError("segmentation_from_detection needs a detection model")
+    seg = build_segmentation_model(nc=head_det.nc, names=list(detector.names), seed=seed)
+    head = seg.model[-1]
+    assert isinstance(head, Segment)
+    state, source = seg.state_dict(), detector.state_dict()
+    if set(source) - set(state):
+        raise CheckpointError("the detector is not a YOLOv5n-seg-shaped network (v6.0+ YOLOv5n)")
+    for key, value in source.items():
+        if state[key].shape == value.shape:
+            state[key] = value.clone()
+    scored = BOX_AND_SCORE_COLUMNS + head.nc
+    for level in range(head.nl):
+        for name in ("weight", "bias"):
+            key = f"model.{len(seg.model) - 1}.m.{level}.{name}"
+            for anchor in range(head.na):
+                rows = slice(anchor * head.no, anchor * head.no + scored)
+                state[key][rows] = source[key][anchor * scored : (anchor + 1) * scored]
+    seg.load_state_dict(state)
+    batch_norms = {name: m for name, m in detector.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    for name, module in seg.named_modules():
+        if name in batch_norms:  # YOLOv5's initialize_weights sets eps 1e-3; the weights were trained with it
+            module.eps = batch_norms[name].eps
+    head.stride, head.anchors = head_det.stride.clone(), head_det.anchors.clone()
+    seg.stride = head.stride
+    return seg.eval()
