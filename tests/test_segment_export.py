@@ -253,8 +253,8 @@ def test_detect_signature_caps_max_det_and_keeps_masks_aligned(seg_saved):
 @pytest.mark.shared
 @pytest.mark.export
 def test_yolov5n_weights_in_a_seg_model_pass_mask_parity_on_coco128(tmp_path, real_weights):
-    """Real boxes: YOLOv5n's weights in a YOLOv5n-seg (random mask columns, Proto calibrated on the images),
-    exported at 320 and verified on 8 coco128 images: raw predictions, protos, detections, and every mask IoU >= 0.99."""
+    """Real boxes: YOLOv5n's weights in a YOLOv5n-seg (random mask columns, Proto calibrated on sample images),
+    exported at 320 and verified on 8 coco128 images: raw predictions, protos, detections, every mask IoU >= 0.99."""
     from helpers import coco128_images
     from yolo_tfserving.export.pipeline import ExportOptions, export_model
 
