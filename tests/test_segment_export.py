@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs the [export] extra")
 
 from helpers import seg_class_paths, training_checkpoint
 from yolo_tfserving.yolov5 import segment
