@@ -63,3 +63,17 @@ def test_unletterbox_equals_numpy():
     want = unletterbox_xyxy(boxes, plan)
     got = tf_ops.unletterbox(tf.constant(boxes), tf.constant([333, 500]), (640, 640)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_raw_bytes_canvases_and_serialized_outputs() -> None:
+    """raw_bytes' shared steps (detect, segment and classify exports): bytes -> [0, 1] canvases, and back out."""
+    canvases = np.random.default_rng(3).integers(0, 256, (2, 4, 6, 3), dtype=np.uint8)
+    images = tf.constant([c.tobytes() for c in canvases])
+    got = tf_ops.canvases_from_bytes(images, 4, 6, "4x6x3").numpy()
+    np.testing.assert_array_equal(got, canvases.astype(np.float32) / np.float32(255.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="each element of images must hold 4x5x3 uint8 bytes"):
+        tf_ops.canvases_from_bytes(images, 4, 5, "4x5x3")
+    serialized = tf_ops.serialize_each(tf.constant(got)).numpy()
+    assert serialized.shape == (2,)
+    back = tf.io.parse_tensor(serialized[1], tf.float32).numpy()
+    np.testing.assert_array_equal(back, got[1])

@@ -9,17 +9,17 @@ The same repository steps as detection (staging, ``models.config``, ``assets.ext
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._deps import require
-from .._errors import InputError, ParityError
-from .._repository_layout import CLASS_NAMES_FILE, ONNX_ASSET, PARITY_ASSET, ExportMetadata
+from .._errors import InputError
+from .._repository_layout import ONNX_ASSET, ExportMetadata
 from . import interrupt, repository
 from .onnx_export import export_onnx
+from .version_assets import record_parity, write_version_assets
 
 if TYPE_CHECKING:
     from .pipeline import ExportOptions, ExportResult, Progress
@@ -30,7 +30,7 @@ def export_classifier(
 ) -> ExportResult:
     """Export the classifier ``weights`` into the repository at ``out``."""
     from ..yolov5.checkpoint import load_classifier
-    from .pipeline import ExportResult
+    from .pipeline import finish_export
 
     if options.rect:
         raise InputError("--rect applies to detection models; a classifier takes YOLOv5's centre crop")
@@ -83,24 +83,17 @@ def export_classifier(
             report = verify_classifier_parity(
                 staging, torch_model=ckpt.model, size_hw=size_hw, images=options.verify_images
             )
-            parity_json = report.to_json()
-            (staging / PARITY_ASSET).write_text(json.dumps(parity_json, indent=2))
-            if not report.passed:
-                message = "exported classifier failed the parity check; nothing was written:\n"
-                raise ParityError(message + report.summary())
+            parity_json = record_parity(staging, report, what="classifier")
             seconds["verify"] = time.perf_counter() - started - sum(seconds.values())
-    config_files = repository.write_repository_configs(repo)
-    seconds["total"] = time.perf_counter() - started
-    return ExportResult(
-        version_dir=repo.version_dir(options.version),
-        model_name=repo.name,
-        version=options.version,
+    return finish_export(
+        repo,
+        options,
         size_hw=size_hw,
         class_names=ckpt.names,
         signatures=signatures,
         seconds=seconds,
+        started=started,
         parity=parity_json,
-        config_files=config_files,
     )
 
 
@@ -126,14 +119,7 @@ def _write_assets(
     signatures: list[str],
     options: ExportOptions,
 ) -> None:
-    import shutil
-
-    (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
-    if options.keep_onnx:
-        shutil.copyfile(onnx_path, staging / ONNX_ASSET)
-    (staging / CLASS_NAMES_FILE).parent.mkdir(exist_ok=True)
-    (staging / CLASS_NAMES_FILE).write_text("\n".join(names) + "\n")
-    ExportMetadata(
+    metadata = ExportMetadata(
         size_hw=size_hw,
         class_names=names,
         stride=stride,
@@ -144,4 +130,5 @@ def _write_assets(
         source=weights.name,
         tensorflow_version=require("tensorflow").__version__,
         task="classify",
-    ).write(staging)
+    )
+    write_version_assets(staging, onnx_path=onnx_path, keep_onnx=options.keep_onnx, metadata=metadata)

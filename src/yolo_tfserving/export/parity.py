@@ -97,34 +97,46 @@ class ParityReport:
             "raw_max_abs_diff": self.raw_max_abs_diff,
             "raw_max_scaled_diff": self.raw_max_scaled_diff,
             "raw_tolerance": self.options.raw_tolerance,
-            "detections": {
-                "matched": d.matched,
-                "missing": d.missing,
-                "extra": d.extra,
-                "excused_near_threshold": d.excused,
-                "excused_near_tie": d.near_tie,
-                "min_iou": d.min_iou,
-                "max_score_diff": d.max_score_diff,
-                "iou_floor": self.options.iou_floor,
-            },
+            "detections": detections_json(d, iou_floor=self.options.iou_floor),
             "failures": self.per_image_failures[:20],
             "near_ties": self.per_image_near_ties[:20],
         }
 
     def summary(self) -> str:
-        lines = [
-            f"{k}: raw max|diff| {v:.2e} "
-            f"(scaled {self.raw_max_scaled_diff[k]:.2e}, tolerance {self.options.raw_tolerance:.0e})"
-            for k, v in self.raw_max_abs_diff.items()
-        ]
-        d = self.detections
-        lines.append(
-            f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, "
-            f"{d.excused} near threshold, {d.near_tie} near-tie; "
-            f"min IoU {d.min_iou:.4f}, max score diff {d.max_score_diff:.4f}"
-        )
+        lines = raw_lines(self.raw_max_abs_diff, self.raw_max_scaled_diff, self.options.raw_tolerance)
+        lines.append(detections_line(self.detections))
         lines.extend(self.per_image_failures[:5])
         return "\n".join(lines)
+
+
+def detections_json(d: DetectionMatch, *, iou_floor: float) -> dict[str, Any]:
+    """A report's ``detections`` object (every task that runs NMS writes the same keys)."""
+    return {
+        "matched": d.matched,
+        "missing": d.missing,
+        "extra": d.extra,
+        "excused_near_threshold": d.excused,
+        "excused_near_tie": d.near_tie,
+        "min_iou": d.min_iou,
+        "max_score_diff": d.max_score_diff,
+        "iou_floor": iou_floor,
+    }
+
+
+def raw_lines(abs_diff: dict[str, float], scaled_diff: dict[str, float], tolerance: float) -> list[str]:
+    """A summary's lines for the raw outputs, one per compared runtime."""
+    return [
+        f"{k}: raw max|diff| {v:.2e} (scaled {scaled_diff[k]:.2e}, tolerance {tolerance:.0e})"
+        for k, v in abs_diff.items()
+    ]
+
+
+def detections_line(d: DetectionMatch) -> str:
+    return (
+        f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, "
+        f"{d.excused} near threshold, {d.near_tie} near-tie; "
+        f"min IoU {d.min_iou:.4f}, max score diff {d.max_score_diff:.4f}"
+    )
 
 
 def match_detections(

@@ -27,7 +27,16 @@ from ..ops import masks as mask_ops
 from ..ops.letterbox import Letterbox
 from ..ops.nms import NMSConfig
 from ..ops.pipeline import segments_from_predictions
-from .parity import DetectionMatch, ParityOptions, _image_samples, _references, match_detections
+from .parity import (
+    DetectionMatch,
+    ParityOptions,
+    _image_samples,
+    _references,
+    detections_json,
+    detections_line,
+    match_detections,
+    raw_lines,
+)
 from .parity_ties import NMSInputs, TieCheck
 
 
@@ -76,16 +85,7 @@ class SegmentParityReport:
             "raw_max_abs_diff": self.raw_max_abs_diff,
             "raw_max_scaled_diff": self.raw_max_scaled_diff,
             "raw_tolerance": self.options.raw_tolerance,
-            "detections": {
-                "matched": d.matched,
-                "missing": d.missing,
-                "extra": d.extra,
-                "excused_near_threshold": d.excused,
-                "excused_near_tie": d.near_tie,
-                "min_iou": d.min_iou,
-                "max_score_diff": d.max_score_diff,
-                "iou_floor": self.options.iou_floor,
-            },
+            "detections": detections_json(d, iou_floor=self.options.iou_floor),
             "masks": {
                 "compared": m.compared,
                 "failed": m.failed,
@@ -97,15 +97,9 @@ class SegmentParityReport:
         }
 
     def summary(self) -> str:
-        lines = [
-            f"{k}: raw max|diff| {v:.2e} (scaled {self.raw_max_scaled_diff[k]:.2e}, "
-            f"tolerance {self.options.raw_tolerance:.0e})"
-            for k, v in self.raw_max_abs_diff.items()
-        ]
-        d, m = self.detections, self.masks
-        lines.append(
-            f"serving_default: {d.matched} matched, {d.missing} missing, {d.extra} extra, {d.excused} near threshold"
-        )
+        lines = raw_lines(self.raw_max_abs_diff, self.raw_max_scaled_diff, self.options.raw_tolerance)
+        m = self.masks
+        lines.append(detections_line(self.detections))
         lines.append(
             f"masks: {m.compared} compared, {m.failed} below IoU {self.mask_iou_floor}; min IoU {m.min_iou:.4f}"
         )

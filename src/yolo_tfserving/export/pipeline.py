@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -12,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from .._deps import require
-from .._errors import InputError, ParityError
+from .._errors import InputError
 from .._limits import DEFAULT_MAX_PIXELS, check_max_pixels
-from .._repository_layout import CLASS_NAMES_FILE, ONNX_ASSET, PARITY_ASSET, ExportMetadata
+from .._repository_layout import ONNX_ASSET, ExportMetadata
 from .._repository_layout import read_export_metadata as read_export_metadata
 from .._repository_layout import resolve_version_dir as resolve_version_dir
 from ..ops.nms import NMSConfig
 from . import interrupt, repository
 from .onnx_export import DEFAULT_OPSET, OnnxModelInfo, export_onnx, inspect_onnx
+from .version_assets import record_parity, write_version_assets
 
 Progress = Callable[[str], None]
 
@@ -137,12 +137,7 @@ def export_model(
 
         progress("writing SavedModel")
         signatures = _save(network, info, options, staging, num_masks=num_masks)
-        (staging / ONNX_ASSET).parent.mkdir(parents=True, exist_ok=True)
-        if options.keep_onnx:
-            shutil.copyfile(onnx_path, staging / ONNX_ASSET)
-        (staging / CLASS_NAMES_FILE).parent.mkdir(exist_ok=True)
-        (staging / CLASS_NAMES_FILE).write_text("\n".join(info.class_names) + "\n")
-        ExportMetadata(
+        metadata = ExportMetadata(
             size_hw=info.size_hw,
             class_names=info.class_names,
             stride=info.stride,
@@ -154,7 +149,8 @@ def export_model(
             source=weights.name,
             tensorflow_version=require("tensorflow").__version__,
             task=task,
-        ).write(staging)
+        )
+        write_version_assets(staging, onnx_path=onnx_path, keep_onnx=options.keep_onnx, metadata=metadata)
         if options.warmup:
             from .warmup import write_warmup_records
 
@@ -179,22 +175,43 @@ def export_model(
                 images=options.verify_images,
                 options=ParityOptions(),
             )
-            parity_json = report.to_json()
-            (staging / PARITY_ASSET).write_text(json.dumps(parity_json, indent=2))
-            if not report.passed:
-                raise ParityError("exported model failed the parity check; nothing was written:\n" + report.summary())
+            parity_json = record_parity(staging, report)
             seconds["verify"] = time.perf_counter() - started - sum(seconds.values())
+    return finish_export(
+        repo,
+        options,
+        size_hw=info.size_hw,
+        class_names=info.class_names,
+        signatures=signatures,
+        seconds=seconds,
+        started=started,
+        parity=parity_json,
+    )
+
+
+def finish_export(
+    repo: repository.ModelRepository,
+    options: ExportOptions,
+    *,
+    size_hw: tuple[int, int],
+    class_names: tuple[str, ...],
+    signatures: list[str],
+    seconds: dict[str, float],
+    started: float,
+    parity: dict[str, object] | None,
+) -> ExportResult:
+    """After the version is in place: the repository's configs merged, and what the export did."""
     config_files = repository.write_repository_configs(repo)
     seconds["total"] = time.perf_counter() - started
     return ExportResult(
         version_dir=repo.version_dir(options.version),
         model_name=repo.name,
         version=options.version,
-        size_hw=info.size_hw,
-        class_names=info.class_names,
+        size_hw=size_hw,
+        class_names=class_names,
         signatures=signatures,
         seconds=seconds,
-        parity=parity_json,
+        parity=parity,
         config_files=config_files,
     )
 

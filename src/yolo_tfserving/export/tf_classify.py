@@ -104,13 +104,7 @@ class ClassifierServingModule(tf.Module):
 
     def _raw_bytes(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         h, w = self.spec.size_hw
-        pixels = tf.io.decode_raw(images, tf.uint8)
-        check = tf.debugging.assert_equal(
-            tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {h}x{w}x3 uint8 bytes"
-        )
-        with tf.control_dependencies([check]):
-            crops = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
-        return {"logits": self._logits(crops)}
+        return {"logits": self._logits(tf_ops.canvases_from_bytes(images, h, w, f"{h}x{w}x3"))}
 
     def _serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         size_hw = self.spec.size_hw

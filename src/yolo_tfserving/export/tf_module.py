@@ -137,18 +137,8 @@ class YoloServingModule(tf.Module):
     def _predictions_bytes(
         self, images: tf.Tensor, h: int | tf.Tensor, w: int | tf.Tensor, what: str
     ) -> dict[str, tf.Tensor]:
-        pixels = tf.io.decode_raw(images, tf.uint8)
-        checks = [
-            tf.debugging.assert_equal(
-                tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {what} uint8 bytes"
-            )
-        ]
-        with tf.control_dependencies(checks):
-            canvases = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
-        predictions = self._network(self._checked_size(canvases))
-        # one serialized TensorProto per image; the `_bytes` suffix makes TF Serving's REST send it as b64
-        serialized = tf.map_fn(tf.io.serialize_tensor, predictions, fn_output_signature=tf.string)
-        return {"predictions_bytes": serialized}
+        predictions = self._network(self._checked_size(tf_ops.canvases_from_bytes(images, h, w, what)))
+        return {"predictions_bytes": tf_ops.serialize_each(predictions)}
 
     def _class_names(self, class_ids: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"class_names": tf.gather(self.class_names, class_ids)}

@@ -197,3 +197,22 @@ def nms_rows(
     picked = (tf.gather(t, kept) for t in (boxes, scores, classes, rows))
     boxes, scores, classes, rows = picked
     return boxes, scores, classes, tf.cast(rows, tf.int32)
+
+
+def canvases_from_bytes(images: tf.Tensor, h: int | tf.Tensor, w: int | tf.Tensor, what: str) -> tf.Tensor:
+    """``raw_bytes``' input: each element an H x W x 3 uint8 canvas as raw bytes -> float32 [N, H, W, 3] in
+    [0, 1]; an element of another length is INVALID_ARGUMENT naming ``what`` it must hold."""
+    pixels = tf.io.decode_raw(images, tf.uint8)
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {what} uint8 bytes"
+        )
+    ]
+    with tf.control_dependencies(checks):
+        return tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
+
+
+def serialize_each(batch: tf.Tensor) -> tf.Tensor:
+    """One serialized TensorProto per batch element (``raw_bytes``' outputs: the ``_bytes`` suffix of their
+    names makes TF Serving's REST send them as b64)."""
+    return tf.map_fn(tf.io.serialize_tensor, batch, fn_output_signature=tf.string)

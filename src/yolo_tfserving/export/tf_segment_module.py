@@ -60,17 +60,8 @@ class SegmentServingModule(YoloServingModule):
     def _predictions_bytes(
         self, images: tf.Tensor, h: int | tf.Tensor, w: int | tf.Tensor, what: str
     ) -> dict[str, tf.Tensor]:
-        pixels = tf.io.decode_raw(images, tf.uint8)
-        checks = [
-            tf.debugging.assert_equal(
-                tf.shape(pixels)[1], h * w * 3, message=f"each element of images must hold {what} uint8 bytes"
-            )
-        ]
-        with tf.control_dependencies(checks):
-            canvases = tf.cast(tf.reshape(pixels, [-1, h, w, 3]), tf.float32) / 255.0
-        predictions, protos = self._network(canvases)  # type: ignore[misc]
-        serialize = lambda t: tf.map_fn(tf.io.serialize_tensor, t, fn_output_signature=tf.string)  # noqa: E731
-        return {"predictions_bytes": serialize(predictions), "protos_bytes": serialize(protos)}
+        predictions, protos = self._network(tf_ops.canvases_from_bytes(images, h, w, what))  # type: ignore[misc]
+        return {"predictions_bytes": tf_ops.serialize_each(predictions), "protos_bytes": tf_ops.serialize_each(protos)}
 
     def _predict_nchw(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the contract's name
         predictions, protos = self._network(tf.transpose(input, [0, 2, 3, 1]))  # type: ignore[misc]
