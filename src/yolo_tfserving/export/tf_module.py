@@ -70,6 +70,36 @@ class ServingSpec:
         }
 
 
+DETECTION_OUTPUTS = ("boxes", "scores", "classes", "class_names", "num_detections")
+"""``serving_default`` / ``detect``'s outputs, in :func:`padded_detections`' order (segmentation adds its masks)."""
+
+
+def padded_detections(
+    boxes: tf.Tensor, scores: tf.Tensor, classes: tf.Tensor, class_names: tf.Tensor, k: int
+) -> tuple[tf.Tensor, ...]:
+    """One image's kept detections padded to ``k`` rows, with their names and count (:data:`DETECTION_OUTPUTS`)."""
+    count = tf.shape(scores)[0]
+    pad = k - count
+    return (
+        tf.pad(boxes, [[0, pad], [0, 0]]),
+        tf.pad(scores, [[0, pad]]),
+        tf.pad(classes, [[0, pad]]),
+        tf.pad(tf.gather(class_names, classes), [[0, pad]]),
+        count,
+    )
+
+
+def detection_specs(k: int) -> tuple[tf.TensorSpec, ...]:
+    """The per-image ``tf.map_fn`` signature of :func:`padded_detections`."""
+    return (
+        tf.TensorSpec([k, 4], tf.float32),
+        tf.TensorSpec([k], tf.float32),
+        tf.TensorSpec([k], tf.int32),
+        tf.TensorSpec([k], tf.string),
+        tf.TensorSpec([], tf.int32),
+    )
+
+
 class YoloServingModule(tf.Module):
     """Wraps a converted network (NHWC float in, raw predictions out)."""
 
@@ -206,34 +236,12 @@ class YoloServingModule(tf.Module):
             pred, hw, c, i, m = args
             boxes, scores, classes = tf_ops.nms(pred, c, i, m, self.spec.nms)
             boxes = tf_ops.unletterbox(boxes, hw, canvas_hw)
-            count = tf.shape(scores)[0]
-            pad = k - count
-            return (
-                tf.pad(boxes, [[0, pad], [0, 0]]),
-                tf.pad(scores, [[0, pad]]),
-                tf.pad(classes, [[0, pad]]),
-                tf.pad(tf.gather(self.class_names, classes), [[0, pad]]),
-                count,
-            )
+            return padded_detections(boxes, scores, classes, self.class_names, k)
 
-        boxes, scores, classes, names, counts = tf.map_fn(
-            per_image,
-            (predictions, source_hw, conf, iou, max_det),
-            fn_output_signature=(
-                tf.TensorSpec([k, 4], tf.float32),
-                tf.TensorSpec([k], tf.float32),
-                tf.TensorSpec([k], tf.int32),
-                tf.TensorSpec([k], tf.string),
-                tf.TensorSpec([], tf.int32),
-            ),
+        outputs = tf.map_fn(
+            per_image, (predictions, source_hw, conf, iou, max_det), fn_output_signature=detection_specs(k)
         )
-        return {
-            "boxes": boxes,
-            "scores": scores,
-            "classes": classes,
-            "class_names": names,
-            "num_detections": counts,
-        }
+        return dict(zip(DETECTION_OUTPUTS, outputs, strict=True))
 
     def signatures(self, *, nchw: str = "none") -> dict[str, object]:
         """The signature map for ``tf.saved_model.save`` (nchw: none | add | default)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import tensorflow as tf
 
 from . import tf_ops
-from .tf_module import ServingSpec, YoloServingModule
+from .tf_module import DETECTION_OUTPUTS, ServingSpec, YoloServingModule, detection_specs, padded_detections
 from .tf_segment import PROTO_STRIDE
 from .tf_segment_masks import mask_pngs, mask_windows
 
@@ -80,37 +80,16 @@ class SegmentServingModule(YoloServingModule):
             boxes = tf_ops.unletterbox(boxes, hw, canvas_hw)
             windows = mask_windows(boxes, hw)
             pngs = mask_pngs(image_protos, coefficients, windows, hw)
-            count = tf.shape(scores)[0]
-            pad = k - count
+            pad = k - tf.shape(scores)[0]
             return (
-                tf.pad(boxes, [[0, pad], [0, 0]]),
-                tf.pad(scores, [[0, pad]]),
-                tf.pad(classes, [[0, pad]]),
-                tf.pad(tf.gather(self.class_names, classes), [[0, pad]]),
-                count,
+                *padded_detections(boxes, scores, classes, self.class_names, k),
                 tf.pad(windows, [[0, pad], [0, 0]]),
                 tf.pad(pngs, [[0, pad]]),
             )
 
-        boxes, scores, classes, names, counts, windows, pngs = tf.map_fn(
+        outputs = tf.map_fn(
             per_image,
             (predictions, protos, source_hw, conf, iou, max_det),
-            fn_output_signature=(
-                tf.TensorSpec([k, 4], tf.float32),
-                tf.TensorSpec([k], tf.float32),
-                tf.TensorSpec([k], tf.int32),
-                tf.TensorSpec([k], tf.string),
-                tf.TensorSpec([], tf.int32),
-                tf.TensorSpec([k, 4], tf.int32),
-                tf.TensorSpec([k], tf.string),
-            ),
+            fn_output_signature=(*detection_specs(k), tf.TensorSpec([k, 4], tf.int32), tf.TensorSpec([k], tf.string)),
         )
-        return {
-            "boxes": boxes,
-            "scores": scores,
-            "classes": classes,
-            "class_names": names,
-            "num_detections": counts,
-            "mask_boxes": windows,
-            "masks_png_bytes": pngs,
-        }
+        return dict(zip((*DETECTION_OUTPUTS, "mask_boxes", "masks_png_bytes"), outputs, strict=True))
